@@ -1,0 +1,81 @@
+"""Shared config pieces: the model variants and `:arg` parsing.
+
+`get_config(arg)` in every config file takes a comma-separated list after the `:` of
+`--config configs/x.py:arg`, e.g. `configs/lstc.py:tiny` or
+`configs/ablations.py:plus_cmam,tiny`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# The TPAMI model (MODEL_SPEC §0 `lstc`), the default of every field.
+LSTC = dict(
+    text_hidden=300, text_bias=True, mask_pads=True,
+    use_spatial=True, use_temporal=True,
+    resnet_width=64, resnet_stage_sizes=(3, 4, 6, 3),
+    i3d_pad_mode="tf_same", i3d_width_mult=1.0, i3d_mixed_per_stage=(2, 5, 2),
+    spatial_input_norm="imagenet", temporal_input_norm="inception",
+    freeze_bn=False, conv3d_impl="fold",
+    cmam="cmam_plus", cmam_stages=(1, 2, 3, 4, 5), cmam_modulation="code",
+    language_update_heads=1, language_update_layer_norm=False,
+    decoder_dim=256, stage_fusion="sum", language_fusion="none",
+    lasp_pairs=((5, 4), (4, 3), (3, 2)), lasp_pool_size=8,
+    lasp_index_transform="top_left", lasp_fg_only=False,
+    dtype="float32",
+)
+
+# The CVPR'21 released model: CMAM (no language update), no LASP, GRU 512 without
+# biases, concat fusion, the I3D port's padding, [0, 1] input without normalisation.
+CSTM = dict(
+    LSTC, text_hidden=512, text_bias=False, mask_pads=False,
+    i3d_pad_mode="torch_port", spatial_input_norm="none", temporal_input_norm="none",
+    cmam="cmam", stage_fusion="concat", lasp_pairs=(),
+)
+
+# Test-size variant of the same code path: narrow, shallow (compile time grows with
+# depth), small inputs. Applied on top of any variant.
+TINY = dict(
+    text_hidden=32, resnet_width=8, resnet_stage_sizes=(1, 1, 1, 1),
+    i3d_width_mult=0.125, i3d_mixed_per_stage=(1, 1, 1), decoder_dim=16,
+)
+
+# The ablation rows of the paper's Tables V-IX, as field overrides of `lstc`.
+ABLATIONS = {
+    # Table V.
+    "temporal_only": dict(use_spatial=False, cmam="none", lasp_pairs=(),
+                          language_fusion="multiply"),
+    "plus_spatial": dict(cmam="none", lasp_pairs=(), language_fusion="multiply"),
+    "plus_cmam": dict(cmam="cmam", lasp_pairs=()),
+    "plus_cmam_plus": dict(lasp_pairs=()),
+    "full": dict(),
+    # Not a paper row: the other single-encoder model, for the synthetic benchmark.
+    "spatial_only": dict(use_temporal=False, cmam="none", lasp_pairs=(),
+                         language_fusion="multiply"),
+    # Table VI: CMAM+ stage sets.
+    **{f"cmam_plus_stages_{''.join(map(str, s))}": dict(cmam_stages=s)
+       for s in ((1,), (1, 2), (1, 2, 3), (1, 2, 3, 4))},
+    # Table VII/VIII: LASP pair sets.
+    "lasp_54": dict(lasp_pairs=((5, 4),)),
+    "lasp_54_43": dict(lasp_pairs=((5, 4), (4, 3))),
+    # Table IX: foreground only.
+    "lasp_fg_only": dict(lasp_fg_only=True),
+}
+
+
+def parse_arg(arg: str | None) -> list[str]:
+  return [a.strip() for a in (arg or "").split(",") if a.strip()]
+
+
+def model_section(base: dict, args: list[str]) -> ml_collections.ConfigDict:
+  """`config.model` for a base variant plus `:arg` words (ablation names, `tiny`)."""
+  fields = dict(base)
+  for a in args:
+    if a == "tiny":
+      continue
+    if a not in ABLATIONS:
+      raise ValueError(f"Unknown config arg {a!r}; known: tiny, {sorted(ABLATIONS)}.")
+    fields.update(ABLATIONS[a])
+  if "tiny" in args:
+    fields.update(TINY)
+  return ml_collections.ConfigDict(fields)

@@ -1,0 +1,18 @@
+"""The CVPR'21 CSTM released model (loads the official PyTorch checkpoint).
+
+  get_config()        full size: 184.4 M parameters, 320x320, 8 frames
+  get_config("tiny")  the test-size variant of the same code path
+"""
+
+import ml_collections
+
+from configs import common
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  args = common.parse_arg(arg)
+  config = ml_collections.ConfigDict()
+  config.model = common.model_section(common.CSTM, args)
+  config.image_size = 64 if "tiny" in args else 320
+  config.num_frames = 8
+  return config

@@ -1,0 +1,127 @@
+"""The decoder: per-stage projections, stage fusion, LASP, top-down fusion, mask heads.
+
+MODEL_SPEC §5 and cstm_reference.md §1.5. Names and indices match the CSTM checkpoint
+(`ires_trans_{k-1}`, `vres_trans_{k-1}`, `conv_fuse1_{k-1}`, `conv_fuse2_{k-1}` for
+stage k, `conv_mask_{m}` coarsest first), so its keys map one to one.
+
+* `S_k = ConvBNReLU3x3(spatial stage k)`, `T_k = ConvBNReLU3x3(temporal stage k, middle
+  slice)`, both to `dim` (256) channels; the convs have no bias (CSTM).
+* `stage_fusion='concat'` (CSTM): `D_5 = conv_fuse1_4([S5, T5])` but
+  `D_k = conv_fuse1_{k-1}([T_k, S_k])` below: the concat orders differ in the checkpoint.
+  `stage_fusion='sum'` (TPAMI): `D_k = S_k + T_k`.
+* LASP over the configured (deep, shallow) pairs, top-down, each refining the shallower
+  stage before it feeds the next pair.
+* `F_5 = D_5`; `F_k = conv_fuse2_{k-1}([up2(F_{k+1}), D_k])` (conv with bias, BN, ReLU);
+  mask heads (Conv3x3-ReLU-Conv3x3-ReLU-Conv1x1, biased, no BN) on F_5..F_1 and on
+  up2(F_1): six maps at strides 32, 16, 8, 4, 2, 1.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rvs_jax.models import lasp, layers
+
+STAGE_FUSIONS = ("concat", "sum")
+LANGUAGE_FUSIONS = ("none", "multiply")
+
+
+class MaskHead(nn.Module):
+  """Conv3x3-ReLU-Conv3x3-ReLU-Conv1x1 -> one logit per pixel (`conv_mask.m`)."""
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:  # (B, h, w, C) -> (B, h, w)
+    c = x.shape[-1]
+    x = nn.relu(layers.conv2d(c, 3, c, use_bias=True, name="conv0", dtype=self.dtype)(x))
+    x = nn.relu(layers.conv2d(c, 3, c, use_bias=True, name="conv1", dtype=self.dtype)(x))
+    return layers.conv2d(1, 1, c, use_bias=True, name="conv2", dtype=self.dtype)(x)[..., 0]
+
+
+class Decoder(nn.Module):
+  """Fuses the two encoders' stage features into six response maps.
+
+  Attributes:
+    dim: decoder width C_d (256).
+    stage_fusion: 'concat' (CSTM) or 'sum' (TPAMI).
+    language_fusion: 'multiply' multiplies each stage feature by a projection of the
+      sentence (the ablation baselines without CMAM have no other language path).
+    lasp_pairs: (deep, shallow) stage pairs, applied in the given (top-down) order.
+    lasp_pool_size, lasp_index_transform, lasp_fg_only: see `lasp.LASP`.
+    freeze_bn: always use BN running statistics.
+  """
+  dim: int = 256
+  stage_fusion: str = "concat"
+  language_fusion: str = "none"
+  lasp_pairs: tuple[tuple[int, int], ...] = ()
+  lasp_pool_size: int = 8
+  lasp_index_transform: str = "top_left"
+  lasp_fg_only: bool = False
+  freeze_bn: bool = False
+  dtype: jnp.dtype | None = None
+
+  def _cbr(self, name, use_bias=False):
+    return layers.ConvBN(self.dim, (3, 3), use_bias=use_bias, freeze_bn=self.freeze_bn,
+                         dtype=self.dtype, name=name)
+
+  @nn.compact
+  def __call__(self, spatial: Sequence[jax.Array] | None,
+               temporal: Sequence[jax.Array] | None, sentence: jax.Array | None,
+               train: bool = False, all_maps: bool = True) -> tuple[jax.Array, ...]:
+    """Decodes stage features into response maps.
+
+    Args:
+      spatial: five `(B, h_k, w_k, C_k)` spatial stage features (stage 1 first), or None.
+      temporal: five `(B, h_k, w_k, C'_k)` temporal middle slices, or None.
+      sentence: `(B, C_l)` sentence feature, used by LASP and language fusion.
+      train: BN in training mode.
+      all_maps: False computes only the final full-resolution map (inference).
+
+    Returns:
+      Response-map logits, coarsest first: six `(B, h, w)`, or one when not `all_maps`.
+    """
+    if self.stage_fusion not in STAGE_FUSIONS:
+      raise ValueError(f"stage_fusion {self.stage_fusion!r} not in {STAGE_FUSIONS}.")
+    if self.language_fusion not in LANGUAGE_FUSIONS:
+      raise ValueError(
+          f"language_fusion {self.language_fusion!r} not in {LANGUAGE_FUSIONS}.")
+    stages = {}
+    for k in range(1, 6):
+      s = self._cbr(f"ires_trans_{k - 1}")(spatial[k - 1], train) if spatial else None
+      t = self._cbr(f"vres_trans_{k - 1}")(temporal[k - 1], train) if temporal else None
+      pair = [x for x in ((s, t) if k == 5 else (t, s)) if x is not None]
+      if self.stage_fusion == "concat":
+        d = self._cbr(f"conv_fuse1_{k - 1}", True)(jnp.concatenate(pair, -1), train)
+      else:
+        d = sum(pair)
+      if self.language_fusion == "multiply":
+        d = d * layers.Dense(self.dim, name=f"language_{k - 1}")(sentence)[:, None, None]
+      stages[k] = d
+
+    if self.lasp_pairs:
+      lang = layers.Dense(self.dim, dtype=self.dtype, name="lasp_sentence")(sentence)
+      for deep, shallow in self.lasp_pairs:
+        if deep != shallow + 1:
+          raise ValueError(f"LASP pair {(deep, shallow)} is not two adjacent stages.")
+        self.sow("intermediates", f"pre_lasp_{shallow}", stages[shallow])
+        stages[shallow] = lasp.LASP(
+            self.lasp_pool_size, self.lasp_index_transform, self.lasp_fg_only,
+            self.freeze_bn, self.dtype, name=f"lasp_{deep}_{shallow}")(
+                stages[deep], stages[shallow], lang, train)
+        self.sow("intermediates", f"post_lasp_{shallow}", stages[shallow])
+
+    feats = [stages[5]]
+    for k in range(4, 0, -1):
+      up = layers.up2(feats[-1])
+      feats.append(self._cbr(f"conv_fuse2_{k - 1}", True)(
+          jnp.concatenate([up, stages[k]], -1), train))
+    feats.append(layers.up2(feats[-1]))
+    if not all_maps:
+      # Parameters of the coarse heads are still created at init (all_maps=True there).
+      return (MaskHead(self.dtype, name="conv_mask_5")(feats[5]),)
+    return tuple(MaskHead(self.dtype, name=f"conv_mask_{m}")(f)
+                 for m, f in enumerate(feats))

