@@ -1,0 +1,259 @@
+"""Refer-DAVIS17 reader: DAVIS-2017 480p + Khoreva et al.'s expressions -> `list[Sample]`.
+
+Layout (cstm_reference.md §3.4; the unpacked zips side by side)::
+
+  <root>/DAVIS/JPEGImages/480p/<video>/%05d.jpg
+  <root>/DAVIS/Annotations_unsupervised/480p/<video>/%05d.png   (and/or Annotations/480p)
+  <root>/DAVIS/ImageSets/2017/{train,val}.txt                    60 / 30 videos
+  <root>/davis_text_annotations/Davis17_annot1.txt               annotator 1, first frame
+  <root>/davis_text_annotations/Davis17_annot1_full_video.txt    annotator 1, full video
+  <root>/davis_text_annotations/Davis17_annot2.txt               annotator 2, first frame
+  <root>/davis_text_annotations/Davis17_annot2_full_video.txt    annotator 2, full video
+
+(`DAVIS/` and `davis_text_annotations/` may also be `<root>` itself.)
+
+Expression files: one line `<video> <obj_id> "<expression>"` per object. The annotator-2
+files are latin-1, so every file is decoded as UTF-8 and, if that fails, as latin-1.
+Three video names are misspelt in them and fixed here: clasic-car -> classic-car,
+dog-scale -> dogs-scale, motor-bike -> motorbike.
+
+Expression ids follow ReferFormer's conversion to the Ref-YTVOS layout, so predictions
+can be written under the same `<video>/<exp_id>/` names: objects of a video are sorted
+by obj_id *as a string* (ReferFormer sorts the strings, so "10" comes before "2"), the
+k-th object gets ids `4k+0` (annot1 first-frame), `4k+1` (annot1 full-video), `4k+2`
+(annot2 first-frame), `4k+3` (annot2 full-video). Unlike ReferFormer, which zips the four
+per-file lists, an object missing from one file only loses that slot instead of shifting
+the others. `info` records `annotator` (1 or 2), `kind` ("first_frame" or "full_video")
+and `slot` (= exp_id % 4, ReferFormer's `anno_<slot>` folder).
+
+Masks and the id-space caveat: ReferFormer (and the Ref-DAVIS numbers in the papers that
+follow it) take ground truth from `Annotations_unsupervised/480p` with `mask == obj_id`;
+LBDT uses the semi-supervised `Annotations/` instead. The two annotation sets number
+their objects independently (the unsupervised set re-segments the scene into its own
+instances), and Khoreva et al.'s obj_ids were written against the semi-supervised
+DAVIS-2017 objects, so the ids do not always mean the same object in the unsupervised
+PNGs. `annotations` selects the set ("unsupervised" = ReferFormer protocol, default;
+"semi_supervised" = the id space the expressions were written for).
+`python -m rvs_jax.data.validate refer_davis <root>` reports expressions whose obj_id
+never occurs in the chosen PNGs.
+
+Every frame of every expression is a sample by default (the evaluation protocol scores
+all frames); `targets="present"` keeps frames on which the object is visible (training).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
+from rvs_jax.data.types import DataError, Sample
+from rvs_jax.data.video_io import FrameFolder
+
+SPLITS = ("train", "val")
+CLIP_STRIDE = 1
+ANNOTATION_DIRS = {"unsupervised": "Annotations_unsupervised",
+                   "semi_supervised": "Annotations"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpressionFile:
+  """One of the four expression files and its place in the exp-id interleaving."""
+  name: str
+  annotator: int
+  kind: str  # "first_frame" or "full_video"
+  slot: int  # exp_id = 4 * object_rank + slot
+
+
+EXPRESSION_FILES = (
+    ExpressionFile("Davis17_annot1.txt", 1, "first_frame", 0),
+    ExpressionFile("Davis17_annot1_full_video.txt", 1, "full_video", 1),
+    ExpressionFile("Davis17_annot2.txt", 2, "first_frame", 2),
+    ExpressionFile("Davis17_annot2_full_video.txt", 2, "full_video", 3),
+)
+NAME_FIXES = {"clasic-car": "classic-car", "dog-scale": "dogs-scale",
+              "motor-bike": "motorbike"}
+_LINE_RE = re.compile(r'^(\S+)\s+(\d+)\s+"(.*)"\s*$')
+
+
+def davis_dir(root: str) -> str:
+  """`<root>/DAVIS` if it exists, else `<root>`."""
+  sub = os.path.join(root, "DAVIS")
+  return sub if os.path.isdir(sub) else root
+
+
+def text_dir(root: str) -> str:
+  """The folder holding the Davis17_annot*.txt files."""
+  for cand in (os.path.join(root, "davis_text_annotations"), root, davis_dir(root)):
+    if os.path.isfile(os.path.join(cand, EXPRESSION_FILES[0].name)):
+      return cand
+  return os.path.join(root, "davis_text_annotations")
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+  """Decodes UTF-8, else latin-1 (the annot2 files). Returns (text, encoding)."""
+  try:
+    return raw.decode("utf-8-sig"), "utf-8"
+  except UnicodeDecodeError:
+    return raw.decode("latin-1"), "latin-1"
+
+
+def parse_expression_line(line: str) -> tuple[str, int, str] | None:
+  """`<video> <obj_id> "<expression>"` -> (fixed video name, obj_id, expression).
+
+  Returns None for a line that does not have that form.
+  """
+  m = _LINE_RE.match(line.strip())
+  if not m:
+    return None
+  video = NAME_FIXES.get(m.group(1), m.group(1))
+  return video, int(m.group(2)), m.group(3).strip()
+
+
+def read_expression_file(path: str) -> dict[str, dict[int, str]]:
+  """Reads one expression file into `{video: {obj_id: expression}}`.
+
+  Raises:
+    DataError: missing file, malformed line, empty expression, duplicate object.
+  """
+  try:
+    with open(path, "rb") as f:
+      text, _ = decode_text(f.read())
+  except OSError as e:
+    raise DataError(f"{path}: cannot read expression file ({e})") from e
+  out: dict[str, dict[int, str]] = {}
+  for line_no, line in enumerate(text.splitlines(), start=1):
+    if not line.strip():
+      continue
+    parsed = parse_expression_line(line)
+    if parsed is None:
+      raise DataError(f'{path}:{line_no}: expected `<video> <obj_id> "<expression>"`, '
+                      f"got {line!r}")
+    video, obj_id, exp = parsed
+    if not exp:
+      raise DataError(f"{path}:{line_no}: empty expression for {video} object {obj_id}")
+    if obj_id in out.get(video, {}):
+      raise DataError(f"{path}:{line_no}: second expression for {video} object {obj_id}")
+    out.setdefault(video, {})[obj_id] = exp
+  if not out:
+    raise DataError(f"{path}: no expressions")
+  return out
+
+
+def read_split(root: str, split: str) -> list[str]:
+  """Videos of `ImageSets/2017/<split>.txt`, in file order."""
+  path = os.path.join(davis_dir(root), "ImageSets", "2017", f"{split}.txt")
+  try:
+    with open(path, encoding="utf-8") as f:
+      videos = [line.strip() for line in f if line.strip()]
+  except (OSError, UnicodeDecodeError) as e:
+    raise DataError(f"{path}: cannot read split file ({e})") from e
+  if not videos:
+    raise DataError(f"{path}: empty split file")
+  return videos
+
+
+def read_expressions(root: str) -> dict[str, list[dict[str, Any]]]:
+  """All expressions, interleaved: `{video: [{"exp_id", "obj_id", "exp", ...}, ...]}`."""
+  tdir = text_dir(root)
+  per_file = [(spec, read_expression_file(os.path.join(tdir, spec.name)))
+              for spec in EXPRESSION_FILES]
+  out: dict[str, list[dict[str, Any]]] = {}
+  for video in sorted({v for _, exps in per_file for v in exps}):
+    obj_ids = sorted({o for _, exps in per_file for o in exps.get(video, {})}, key=str)
+    rows = []
+    for rank, obj_id in enumerate(obj_ids):
+      for spec, exps in per_file:
+        if obj_id in exps.get(video, {}):
+          rows.append({"exp_id": str(4 * rank + spec.slot), "obj_id": obj_id,
+                       "exp": exps[video][obj_id], "annotator": spec.annotator,
+                       "kind": spec.kind, "slot": spec.slot})
+    out[video] = rows
+  return out
+
+
+def list_video(root: str, video: str, annotations: str) -> tuple[list[str], list[str]]:
+  """(frame paths, mask paths) of a video; raises unless they pair up one to one."""
+  ddir = davis_dir(root)
+  img_dir = os.path.join(ddir, "JPEGImages", "480p", video)
+  ann_dir = os.path.join(ddir, ANNOTATION_DIRS[annotations], "480p", video)
+  try:
+    frames = sorted(n[:-4] for n in os.listdir(img_dir) if n.endswith(".jpg"))
+  except OSError as e:
+    raise DataError(f"{img_dir}: missing frames folder for video '{video}'") from e
+  try:
+    masks = sorted(n[:-4] for n in os.listdir(ann_dir) if n.endswith(".png"))
+  except OSError as e:
+    raise DataError(f"{ann_dir}: missing annotation folder for video '{video}'") from e
+  if not frames:
+    raise DataError(f"{img_dir}: no frames")
+  if frames != masks:
+    raise DataError(f"{ann_dir}: {len(masks)} masks for {len(frames)} frames in {img_dir}"
+                    f" (first difference: "
+                    f"{sorted(set(frames) ^ set(masks))[:3]})")
+  return ([os.path.join(img_dir, f + ".jpg") for f in frames],
+          [os.path.join(ann_dir, f + ".png") for f in masks])
+
+
+def load_refer_davis(root: str, split: str = "val", *,
+                     annotations: str = "unsupervised",
+                     targets: str = "all") -> list[Sample]:
+  """Reads one split of Refer-DAVIS17.
+
+  Args:
+    root: folder holding `DAVIS/` and `davis_text_annotations/` (see module docstring).
+    split: "train" (60 videos) or "val" (30 videos).
+    annotations: "unsupervised" (`Annotations_unsupervised/480p`, ReferFormer's
+      protocol) or "semi_supervised" (`Annotations/480p`). See the id-space caveat.
+    targets: "all" (every frame) or "present" (frames where `mask == obj_id` is
+      non-empty; reads every PNG once).
+
+  Returns:
+    Samples ordered by video (split-file order), exp id, frame. `sample_id` is
+    `<video>/<exp_id>/<frame>`; `info` holds `split`, `exp_id`, `obj_id`,
+    `annotator`, `kind`, `slot`, `frame`, `num_frames`, `height`, `width`,
+    `annotations` and `clip_stride` (1).
+
+  Raises:
+    DataError: naming the file, on missing/unpaired frames and masks, malformed
+      expression files, or a split video without expressions.
+  """
+  if split not in SPLITS:
+    raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+  if annotations not in ANNOTATION_DIRS:
+    raise ValueError(f"annotations must be one of {tuple(ANNOTATION_DIRS)}")
+  if targets not in ("all", "present"):
+    raise ValueError(f"targets must be 'all' or 'present', got {targets!r}")
+  expressions = read_expressions(root)
+  samples = []
+  for video in read_split(root, split):
+    if video not in expressions:
+      raise DataError(f"{text_dir(root)}: no expressions for video '{video}' of "
+                      f"ImageSets/2017/{split}.txt")
+    frames, masks = list_video(root, video, annotations)
+    with Image.open(frames[0]) as im:  # Header only: the size, for `info`.
+      width, height = im.size
+    present = None
+    if targets == "present":
+      present = [set(np.unique(read_index_png(m)).tolist()) for m in masks]
+    video_src = FrameFolder(frames)
+    for row in expressions[video]:
+      for t, (frame_path, mask_path) in enumerate(zip(frames, masks)):
+        if present is not None and row["obj_id"] not in present[t]:
+          continue
+        frame = os.path.basename(frame_path)[:-4]
+        info: dict[str, Any] = {
+            "split": split, "exp_id": row["exp_id"], "obj_id": row["obj_id"],
+            "annotator": row["annotator"], "kind": row["kind"], "slot": row["slot"],
+            "frame": frame, "num_frames": len(frames), "height": height,
+            "width": width, "annotations": annotations, "clip_stride": CLIP_STRIDE}
+        samples.append(Sample(
+            sample_id=f"{video}/{row['exp_id']}/{frame}", video_id=video,
+            video=video_src, target=t, sentence=row["exp"],
+            mask=PaletteMask(mask_path, row["obj_id"]), info=info))
+  return samples
