@@ -1,0 +1,564 @@
+"""The runtime input pipeline: `Sample`s -> deterministic, resumable, host-sharded batches.
+
+Per sample (`ExampleLoader.load`), following CSTM (cstm_reference.md §2.3):
+  * an 8-frame clip at stride 2 around the target (`clip_indices`), target at index 4;
+  * frames resized to (H, W) like `torchvision.transforms.Resize((H, W))` on a PIL image
+    (PIL bilinear, which is antialiased when shrinking), then `ToTensor()` -> RGB float32
+    in [0, 1]. No mean/std normalisation here: that is a model config field;
+  * the ground-truth mask resized with bilinear `align_corners=True` and binarised with
+    `> 0` (CSTM's `F.interpolate(...)` + `mask[mask > 0] = 1`);
+  * the sentence tokenised like CSTM and embedded with a `WordVectors` table (zeros for
+    pads and unknown words).
+
+Batches are dicts of NumPy arrays (B = per-host batch size, T = clip length, N = words):
+
+  video      float32 (B, T, H, W, 3)  RGB in [0, 1]
+  words      float32 (B, N, E)        word vectors (zeros for pads / unknown words)
+  word_mask  bool    (B, N)           True for real tokens
+  mask       float32 (B, H, W)        0/1 ground truth of the target frame (zeros if none)
+  has_mask   bool    (B,)             False where the sample has no ground truth
+  valid      bool    (B,)             False for padding rows of a final eval batch
+  index      int32   (B,)             position in the sample list (-1 for padding rows)
+
+Order. Training: epoch e visits the samples in `np.random.default_rng([seed, e])
+.permutation(N)`, cut into `N // B` global batches (the remainder is dropped, a new
+permutation is drawn next epoch); the stream is endless. Evaluation: one pass in sample
+order, the last global batch padded with `valid = False` rows so shapes stay static and
+every sample is scored exactly once. Host p of P takes rows [p B/P, (p+1) B/P) of every
+global batch. The position is (epoch, step) = the next global batch to produce; it is a
+pure function of what the consumer has received (prefetched batches are not counted), so
+`iterator.state()` can be stored in a checkpoint and `pipeline.iterate(state)` continues
+with exactly the next batch.
+
+Backends (identical outputs; both call `ExampleLoader.load`):
+  * "tf": tf.data (`from_generator` of sample indices -> `map(numpy_function)` with
+    `num_parallel_calls` and `deterministic=True` -> `batch` -> `prefetch`); GPUs are
+    hidden from TensorFlow so it never grabs accelerator memory;
+  * "numpy": a thread pool with bounded look-ahead, for machines without TensorFlow.
+  "auto" picks "tf" when TensorFlow imports, else "numpy"; `RVS_JAX_DATA_BACKEND=numpy`
+  (or `tf`) overrides "auto".
+
+Errors. Sentences are tokenised when the pipeline is built, so bad text fails early with
+the sample ids. Per-sample load errors (corrupt video, missing mask, ...) are caught in
+the worker, the row is flagged, and the consumer re-raises a `DataError` naming the sample
+and the file from Python -- never as a trace from inside TensorFlow.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import os
+import threading
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from rvs_jax import text as text_lib
+from rvs_jax.data.types import DataError, Sample
+
+BACKEND_ENV = "RVS_JAX_DATA_BACKEND"
+KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid", "index")
+
+
+# --------------------------------------------------------------------------------------
+# Per-sample transforms.
+# --------------------------------------------------------------------------------------
+
+
+def clip_indices(target: int, num_frames: int, num_clip_frames: int = 8, stride: int = 2,
+                 cstm_border_quirk: bool = False) -> np.ndarray:
+  """0-based frame indices of the clip of a target frame.
+
+  Default: offsets `stride * (k - num_clip_frames // 2)` for k = 0..T-1 (-8, -6, ..., +6
+  for T=8, stride 2) around the target, clamped to [0, num_frames - 1] (edge replication,
+  as CMPC-V and MTTR do), so the target is always at index `num_clip_frames // 2`.
+
+  `cstm_border_quirk=True` reproduces CSTM's `a2d_dataset.py` exactly: in 1-based frame
+  numbers `start = max(1, f - stride * T // 2)` and frames `range(start, start + stride *
+  T, stride)`. Near the start of a video the window is shifted, not re-centred, so index
+  T // 2 is *not* the target (frame 9 for every target f <= 8 with T=8, stride 2), and
+  there is no clamp at the end: indices past the last frame are returned as they are
+  (CSTM would fail on the missing frame file; the pipeline raises a `DataError`).
+
+  Args:
+    target: 0-based target frame.
+    num_frames: frames in the video.
+    num_clip_frames: T.
+    stride: frame step.
+    cstm_border_quirk: reproduce CSTM's border behaviour.
+
+  Returns:
+    int64 `(T,)` indices.
+  """
+  half = num_clip_frames // 2
+  if cstm_border_quirk:
+    start = max(1, target + 1 - stride * half)  # 1-based, as in CSTM.
+    return np.arange(start, start + stride * num_clip_frames, stride, dtype=np.int64) - 1
+  idx = target + stride * (np.arange(num_clip_frames, dtype=np.int64) - half)
+  return np.clip(idx, 0, num_frames - 1)
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+  """uint8 `(T, h, w, 3)` -> float32 `(T, height, width, 3)` in [0, 1].
+
+  Same as torchvision `Resize((height, width))` on PIL images (it calls
+  `img.resize((w, h), Image.BILINEAR)`; PIL's bilinear filter widens its support when
+  shrinking, i.e. it is antialiased) followed by `ToTensor()` (float32 division by 255).
+  """
+  out = np.empty((frames.shape[0], height, width, 3), np.float32)
+  for t, frame in enumerate(frames):
+    if frame.shape[:2] == (height, width):
+      arr = frame  # PIL returns an identical copy for a same-size resize.
+    else:
+      arr = np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
+    # ToTensor: `img.float().div(255)`, a float32 division (not a multiply by 1/255).
+    np.divide(arr, np.float32(255), out=out[t], dtype=np.float32)
+  return out
+
+
+def _align_corners_axis(in_size: int, out_size: int):
+  """Indices and weights of a 1-D linear resize with align_corners=True, torch-style.
+
+  PyTorch's CPU kernel computes `scale = (in - 1) / (out - 1)` and `src = scale * dst`
+  in float32; the `> 0` binarisation after the resize depends on which source pixels get
+  an exactly-zero weight, so the arithmetic is reproduced in float32.
+  """
+  idx = np.arange(out_size)
+  if in_size == out_size:  # torch copies when the size does not change.
+    return idx, idx, np.ones(out_size, np.float32), np.zeros(out_size, np.float32)
+  scale = (np.float32(in_size - 1) / np.float32(out_size - 1) if out_size > 1
+           else np.float32(0))
+  src = (scale * idx.astype(np.float32)).astype(np.float32)
+  i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+  w1 = np.clip(src - i0.astype(np.float32), 0, 1).astype(np.float32)
+  i1 = i0 + (i0 < in_size - 1)
+  return i0, i1, (np.float32(1) - w1).astype(np.float32), w1
+
+
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+  """CSTM's GT preparation: bilinear align_corners=True resize, then `> 0 -> 1`.
+
+  Args:
+    mask: `(h, w)` mask (bool or 0/1).
+
+  Returns:
+    float32 `(height, width)` with values in {0, 1} (a slightly dilated mask).
+  """
+  m = (np.asarray(mask) != 0).astype(np.float32)
+  h0, h1, a0, a1 = _align_corners_axis(m.shape[0], height)
+  v0, v1, b0, b1 = _align_corners_axis(m.shape[1], width)
+  rows = m[h0] * a0[:, None] + m[h1] * a1[:, None]        # (height, w)
+  out = rows[:, v0] * b0[None] + rows[:, v1] * b1[None]   # (height, width)
+  return (out > 0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------
+# Sample loading (shared by both backends).
+# --------------------------------------------------------------------------------------
+
+
+class ExampleLoader:
+  """Turns sample index i into one example (the batch dict without the batch axis)."""
+
+  def __init__(self, samples: Sequence[Sample], word_vectors: text_lib.WordVectors,
+               height: int, width: int, num_clip_frames: int = 8, stride: int = 2,
+               max_words: int = text_lib.MAX_LEN, cstm_border_quirk: bool = False,
+               allow_all_unknown: bool = False):
+    self.samples = list(samples)
+    self.word_vectors = word_vectors
+    self.height, self.width = height, width
+    self.num_clip_frames, self.stride = num_clip_frames, stride
+    self.max_words = max_words
+    self.cstm_border_quirk = cstm_border_quirk
+    n = len(self.samples)
+    # Tokenise everything now: text errors surface at construction, with sample ids.
+    self.word_ids = np.zeros((n, max_words), np.int32)
+    self.word_mask = np.zeros((n, max_words), bool)
+    self.unknown_words: collections.Counter[str] = collections.Counter()
+    errors = []
+    for i, s in enumerate(self.samples):
+      try:
+        ids, mask, unknown = word_vectors.encode_ids(s.sentence, max_words,
+                                                     allow_all_unknown)
+      except DataError as e:
+        errors.append(f"{s.sample_id}: {e}")
+        continue
+      self.word_ids[i], self.word_mask[i] = ids, mask
+      self.unknown_words.update(unknown)
+    if errors:
+      more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+      raise DataError(f"{len(errors)} bad sentence(s): " + "; ".join(errors[:5]) + more)
+
+  def shapes(self) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """{key: (per-example shape, dtype)} of `load`'s output."""
+    t, h, w, n, e = (self.num_clip_frames, self.height, self.width, self.max_words,
+                     self.word_vectors.dim)
+    return dict(video=((t, h, w, 3), np.float32), words=((n, e), np.float32),
+                word_mask=((n,), np.bool_), mask=((h, w), np.float32),
+                has_mask=((), np.bool_), valid=((), np.bool_), index=((), np.int32))
+
+  def padding(self) -> dict[str, np.ndarray]:
+    """A padding row: zeros, valid=False, index=-1."""
+    out = {k: np.zeros(s, d) for k, (s, d) in self.shapes().items()}
+    out["index"] = np.int32(-1)
+    return out
+
+  def load(self, i: int) -> dict[str, np.ndarray]:
+    """Loads sample i (or a padding row for i = -1).
+
+    Raises:
+      DataError: naming the sample and the file.
+    """
+    if i < 0:
+      return self.padding()
+    s = self.samples[i]
+    try:
+      n = s.video.num_frames
+      if not 0 <= s.target < n:
+        raise DataError(f"target frame {s.target} outside the video's {n} frames")
+      idx = clip_indices(s.target, n, self.num_clip_frames, self.stride,
+                         self.cstm_border_quirk)
+      if idx.max() >= n:
+        raise DataError(f"clip frames {idx.tolist()} run past the last frame ({n - 1}); "
+                        "CSTM's border quirk has no end clamp")
+      video = resize_frames(s.video.load(idx), self.height, self.width)
+      if s.mask is not None:
+        mask = resize_mask(s.mask.load(), self.height, self.width)
+        has_mask = True
+      else:
+        mask = np.zeros((self.height, self.width), np.float32)
+        has_mask = False
+    except DataError as e:
+      raise DataError(f"sample {s.sample_id} (#{i}, video {s.video!r}): {e}") from e
+    except Exception as e:  # Any other failure is still a data problem of this sample.
+      raise DataError(f"sample {s.sample_id} (#{i}, video {s.video!r}, mask {s.mask!r}): "
+                      f"{type(e).__name__}: {e}") from e
+    return dict(video=video, words=self.word_vectors.table[self.word_ids[i]],
+                word_mask=self.word_mask[i].copy(), mask=mask, has_mask=np.bool_(has_mask),
+                valid=np.bool_(True), index=np.int32(i))
+
+
+# --------------------------------------------------------------------------------------
+# Order, position and sharding.
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Position:
+  """The next global batch to produce: batch `step` of epoch `epoch`."""
+  epoch: int = 0
+  step: int = 0
+
+
+def _default_process(index: int | None, count: int | None) -> tuple[int, int]:
+  if index is None or count is None:
+    import jax  # pylint: disable=g-import-not-at-top
+    index = jax.process_index() if index is None else index
+    count = jax.process_count() if count is None else count
+  if not 0 <= index < count:
+    raise ValueError(f"process index {index} not in [0, {count})")
+  return index, count
+
+
+def _pick_backend(backend: str) -> str:
+  if backend == "auto":
+    backend = os.environ.get(BACKEND_ENV, "auto")
+  if backend == "auto":
+    return "tf" if _import_tf() is not None else "numpy"
+  if backend not in ("tf", "numpy"):
+    raise ValueError(f"backend must be auto, tf or numpy, got {backend!r}")
+  if backend == "tf" and _import_tf() is None:
+    raise ImportError("backend='tf' but TensorFlow is not importable")
+  return backend
+
+
+_TF = None
+_TF_LOCK = threading.Lock()
+
+
+def _import_tf():
+  """Imports TensorFlow once with GPUs hidden; None when it is not installed."""
+  global _TF
+  with _TF_LOCK:
+    if _TF is None:
+      try:
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      except ImportError:
+        _TF = False
+        return None
+      try:
+        # The accelerators belong to JAX; TF only runs the CPU input pipeline.
+        tf.config.set_visible_devices([], "GPU")
+      except (RuntimeError, ValueError):
+        pass  # Already initialised (e.g. by another pipeline): nothing more to do.
+      _TF = tf
+    return _TF or None
+
+
+class InputPipeline:
+  """Deterministic, resumable, host-sharded batches of `Sample`s.
+
+  Train: `it = InputPipeline(samples, wv, batch_size=8, height=64, width=64, train=True,
+  seed=0).iterate(saved_state_or_None)`; `batch = next(it)`; store `it.state()` (a
+  JSON-able dict) with the checkpoint. Eval: `train=False`; iterate once; use `valid` and
+  `index` to score every sample exactly once.
+  """
+
+  def __init__(self, samples: Sequence[Sample], word_vectors: text_lib.WordVectors, *,
+               batch_size: int, height: int = 320, width: int = 320, train: bool = True,
+               seed: int = 0, num_clip_frames: int = 8, stride: int = 2,
+               max_words: int = text_lib.MAX_LEN, cstm_border_quirk: bool = False,
+               backend: str = "auto", num_workers: int | None = None,
+               prefetch: int = 2, process_index: int | None = None,
+               process_count: int | None = None, allow_all_unknown: bool = False):
+    """Builds the pipeline.
+
+    Args:
+      samples: the data set.
+      word_vectors: the word-vector table.
+      batch_size: GLOBAL batch size (all hosts); must be divisible by process_count.
+      height, width: model input size.
+      train: endless shuffled epochs (True) or one ordered, padded pass (False).
+      seed: shuffling seed (train).
+      num_clip_frames, stride, cstm_border_quirk: see `clip_indices`.
+      max_words: word slots N.
+      backend: "auto", "tf" or "numpy".
+      num_workers: parallel sample loads (default: CPU count).
+      prefetch: batches prepared ahead of the consumer.
+      process_index, process_count: this host and the number of hosts (default: JAX's).
+      allow_all_unknown: accept sentences without any known word (CSTM silently does).
+    """
+    self.process_index, self.process_count = _default_process(process_index,
+                                                              process_count)
+    if batch_size % self.process_count:
+      raise ValueError(f"global batch {batch_size} not divisible by "
+                       f"{self.process_count} hosts")
+    self.loader = ExampleLoader(samples, word_vectors, height, width, num_clip_frames,
+                                stride, max_words, cstm_border_quirk, allow_all_unknown)
+    self.num_samples = len(self.loader.samples)
+    self.global_batch_size = batch_size
+    self.local_batch_size = batch_size // self.process_count
+    self.train = train
+    self.seed = seed
+    self.backend = _pick_backend(backend)
+    self.num_workers = num_workers or os.cpu_count() or 1
+    self.prefetch = prefetch
+    if self.num_samples == 0:
+      raise DataError("no samples")
+    if train and self.num_samples < batch_size:
+      raise DataError(f"{self.num_samples} samples < global batch {batch_size}")
+
+  @property
+  def steps_per_epoch(self) -> int:
+    """Global batches per epoch (train: remainder dropped; eval: last batch padded)."""
+    if self.train:
+      return self.num_samples // self.global_batch_size
+    return -(-self.num_samples // self.global_batch_size)
+
+  def epoch_order(self, epoch: int) -> np.ndarray:
+    """Global sample order of an epoch, int64 `(steps_per_epoch * B,)`, -1 = padding."""
+    b = self.global_batch_size
+    if self.train:
+      perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
+      return perm[:self.steps_per_epoch * b].astype(np.int64)
+    order = np.full((self.steps_per_epoch * b,), -1, np.int64)
+    order[:self.num_samples] = np.arange(self.num_samples)
+    return order
+
+  def local_indices(self, position: Position) -> np.ndarray:
+    """This host's sample indices `(local B,)` of the global batch at `position`."""
+    order = self.epoch_order(position.epoch)
+    start = position.step * self.global_batch_size
+    lo = start + self.process_index * self.local_batch_size
+    return order[lo:lo + self.local_batch_size]
+
+  def _positions(self, start: Position) -> Iterator[Position]:
+    epoch, step = start.epoch, start.step
+    while True:
+      if step >= self.steps_per_epoch:
+        if not self.train:
+          return
+        epoch, step = epoch + 1, 0
+      yield Position(epoch, step)
+      step += 1
+
+  def _row_stream(self, start: Position) -> Iterator[int]:
+    order, cached_epoch = None, None
+    for pos in self._positions(start):
+      if pos.epoch != cached_epoch:
+        order, cached_epoch = self.epoch_order(pos.epoch), pos.epoch
+      lo = pos.step * self.global_batch_size + self.process_index * self.local_batch_size
+      yield from (int(i) for i in order[lo:lo + self.local_batch_size])
+
+  def iterate(self, state: Position | dict[str, Any] | None = None) -> "BatchIterator":
+    """Batches from `state` (a `Position`, a dict from `BatchIterator.state()`, or None).
+
+    Raises:
+      ValueError: the state was saved by a pipeline with another seed, sample count,
+        batch size or mode (continuing would silently change the order).
+    """
+    if state is None:
+      pos = Position()
+    elif isinstance(state, Position):
+      pos = state
+    else:
+      expected = self._fingerprint()
+      for k, v in expected.items():
+        if k in state and state[k] != v:
+          raise ValueError(f"pipeline state has {k}={state[k]}, this pipeline {v}")
+      pos = Position(int(state["epoch"]), int(state["step"]))
+    if pos.step < 0 or pos.epoch < 0 or (pos.step > self.steps_per_epoch):
+      raise ValueError(f"bad position {pos} ({self.steps_per_epoch} steps per epoch)")
+    return BatchIterator(self, pos)
+
+  def __iter__(self) -> "BatchIterator":
+    return self.iterate()
+
+  def _fingerprint(self) -> dict[str, Any]:
+    return dict(seed=self.seed, num_samples=self.num_samples,
+                global_batch_size=self.global_batch_size, train=self.train)
+
+
+# --------------------------------------------------------------------------------------
+# Backends.
+# --------------------------------------------------------------------------------------
+
+
+class _SafeLoader:
+  """Wraps `ExampleLoader.load` so failures become a flagged padding row + stored error."""
+
+  def __init__(self, loader: ExampleLoader):
+    self.loader = loader
+    self.errors: dict[int, DataError] = {}
+    self._lock = threading.Lock()
+
+  def __call__(self, i: int) -> tuple[dict[str, np.ndarray], bool]:
+    try:
+      return self.loader.load(int(i)), False
+    except Exception as e:  # pylint: disable=broad-except
+      err = e if isinstance(e, DataError) else DataError(
+          f"sample #{i}: {type(e).__name__}: {e}")
+      with self._lock:
+        self.errors[int(i)] = err
+      return self.loader.padding(), True
+
+
+def _numpy_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
+                   ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+  """Ordered thread-pool map over the row stream, `prefetch` batches ahead."""
+  rows = pipe._row_stream(start)  # pylint: disable=protected-access
+  bsz = pipe.local_batch_size
+  ahead = max(1, pipe.prefetch) * bsz + pipe.num_workers
+  with concurrent.futures.ThreadPoolExecutor(pipe.num_workers,
+                                             thread_name_prefix="rvs_data") as ex:
+    pending: collections.deque = collections.deque()
+    exhausted = False
+    try:
+      while True:
+        while not exhausted and len(pending) < ahead:
+          i = next(rows, None)
+          if i is None:
+            exhausted = True
+          else:
+            pending.append((i, ex.submit(safe, i)))
+        if not pending:
+          return
+        if len(pending) < bsz and not exhausted:
+          continue
+        items = [pending.popleft() for _ in range(min(bsz, len(pending)))]
+        results = [f.result() for _, f in items]
+        batch = {k: np.stack([r[0][k] for r in results]) for k in KEYS}
+        failed = np.asarray([r[1] for r in results])
+        yield batch, np.asarray([i for i, _ in items]), failed
+    finally:
+      for _, f in pending:
+        f.cancel()
+
+
+def _tf_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
+                ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+  """The same stream through tf.data."""
+  tf = _import_tf()
+  shapes = pipe.loader.shapes()
+  dtypes = [tf.as_dtype(shapes[k][1]) for k in KEYS] + [tf.bool]
+
+  def load_np(i):
+    ex, failed = safe(int(i))
+    return tuple(np.asarray(ex[k], dtype=shapes[k][1]) for k in KEYS) + (
+        np.bool_(failed),)
+
+  def load_tf(i):
+    out = tf.numpy_function(load_np, [i], dtypes, stateful=False)
+    d = {k: tf.ensure_shape(t, shapes[k][0]) for k, t in zip(KEYS, out[:-1])}
+    d["_failed"] = tf.ensure_shape(out[-1], ())
+    d["_row"] = i
+    return d
+
+  ds = tf.data.Dataset.from_generator(
+      lambda: pipe._row_stream(start),  # pylint: disable=protected-access
+      output_signature=tf.TensorSpec((), tf.int64))
+  ds = ds.map(load_tf, num_parallel_calls=pipe.num_workers, deterministic=True)
+  ds = ds.batch(pipe.local_batch_size, drop_remainder=False)
+  ds = ds.prefetch(max(1, pipe.prefetch))
+  opts = tf.data.Options()
+  opts.deterministic = True
+  opts.threading.private_threadpool_size = max(2, pipe.num_workers)
+  ds = ds.with_options(opts)
+  for b in ds.as_numpy_iterator():
+    failed = b.pop("_failed")
+    rows = b.pop("_row")
+    yield b, rows, failed
+
+
+class BatchIterator:
+  """Iterator over batches; `position` / `state()` describe the next batch to produce."""
+
+  def __init__(self, pipe: InputPipeline, start: Position):
+    self._pipe = pipe
+    self._pos = start
+    self._positions = pipe._positions(start)  # pylint: disable=protected-access
+    self._safe = _SafeLoader(pipe.loader)
+    make = _tf_batches if pipe.backend == "tf" else _numpy_batches
+    self._batches = make(pipe, start, self._safe)
+
+  @property
+  def position(self) -> Position:
+    return self._pos
+
+  def state(self) -> dict[str, Any]:
+    """JSON-able state to save with a checkpoint; restore with `pipeline.iterate(state)`."""
+    return dict(epoch=self._pos.epoch, step=self._pos.step,
+                **self._pipe._fingerprint())  # pylint: disable=protected-access
+
+  def __iter__(self) -> "BatchIterator":
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    pos = next(self._positions)  # StopIteration at the end of an eval pass.
+    try:
+      batch, rows, failed = next(self._batches)
+    except StopIteration:
+      raise RuntimeError("input stream ended before the expected batch "
+                         f"{pos}") from None
+    if np.any(failed):
+      i = int(rows[np.flatnonzero(failed)[0]])
+      err = self._safe.errors.get(i, DataError(f"sample #{i} failed to load"))
+      self.close()
+      raise DataError(str(err)) from err
+    self._pos = self._next(pos)
+    return batch
+
+  def _next(self, pos: Position) -> Position:
+    step = pos.step + 1
+    if self._pipe.train and step >= self._pipe.steps_per_epoch:
+      return Position(pos.epoch + 1, 0)
+    return Position(pos.epoch, step)
+
+  def close(self) -> None:
+    """Stops the background work (also done when the iterator is garbage collected)."""
+    gen = self._batches
+    if hasattr(gen, "close"):
+      gen.close()

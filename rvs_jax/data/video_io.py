@@ -1,0 +1,235 @@
+"""Video sources: mp4 files decoded with PyAV, and folders of frame images.
+
+`Mp4Video` decodes the *whole* file on first use and keeps the uint8 frames of the most
+recently used videos in a process-wide LRU cache bounded in bytes. Random access in an
+H.264 stream costs a decode from the previous key frame anyway, and the input pipeline
+samples 8 frames of a video at a time (and, at evaluation, several targets of the same
+video in a row), so decoding once and slicing is both simpler and faster.
+
+Frames are returned as RGB (`rgb24`) whatever the stored pixel format, which also turns
+grayscale videos into 3-channel ones. This matches CSTM, which extracted the A2D frames
+with OpenCV and read them with `PIL.Image.open(...).convert('RGB')` (cstm_reference.md
+§2.2); the YUV->RGB conversion of FFmpeg's swscale and OpenCV's may differ by a grey
+level or two.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from typing import Sequence
+
+import av
+import numpy as np
+from PIL import Image
+
+from rvs_jax.data.types import DataError
+
+# Default LRU budget: a 320x570 A2D clip of ~130 frames is ~70 MB decoded.
+_DEFAULT_CACHE_BYTES = int(os.environ.get("RVS_JAX_VIDEO_CACHE_MB", "512")) * 2**20
+
+
+class _FrameCache:
+  """Thread-safe LRU of decoded videos, bounded by total bytes (at least one entry kept)."""
+
+  def __init__(self, max_bytes: int):
+    self.max_bytes = max_bytes
+    self._data: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+    self._bytes = 0
+    self._lock = threading.Lock()
+    # One lock per path being decoded, so two threads asking for the same video decode
+    # it once while different videos decode in parallel.
+    self._path_locks: dict[str, threading.Lock] = {}
+
+  def get(self, key: str) -> np.ndarray | None:
+    with self._lock:
+      arr = self._data.get(key)
+      if arr is not None:
+        self._data.move_to_end(key)
+      return arr
+
+  def put(self, key: str, arr: np.ndarray) -> None:
+    with self._lock:
+      if key in self._data:
+        return
+      self._data[key] = arr
+      self._bytes += arr.nbytes
+      while self._bytes > self.max_bytes and len(self._data) > 1:
+        _, old = self._data.popitem(last=False)
+        self._bytes -= old.nbytes
+
+  def path_lock(self, key: str) -> threading.Lock:
+    with self._lock:
+      return self._path_locks.setdefault(key, threading.Lock())
+
+  def clear(self) -> None:
+    with self._lock:
+      self._data.clear()
+      self._bytes = 0
+
+
+FRAME_CACHE = _FrameCache(_DEFAULT_CACHE_BYTES)
+
+
+def set_cache_limit(max_bytes: int) -> None:
+  """Sets the decoded-frame cache budget (bytes) of all `Mp4Video`s in this process."""
+  FRAME_CACHE.max_bytes = int(max_bytes)
+
+
+def decode_mp4(path: str) -> np.ndarray:
+  """Decodes every frame of a video file.
+
+  Args:
+    path: the video file.
+
+  Returns:
+    uint8 `(T, H, W, 3)` RGB frames.
+
+  Raises:
+    DataError: missing, corrupt, truncated-to-nothing or frame-less file.
+  """
+  if not os.path.isfile(path):
+    raise DataError(f"video file not found: {path}")
+  frames = []
+  expected = 0
+  try:
+    with av.open(path) as container:
+      if not container.streams.video:
+        raise DataError(f"{path}: no video stream")
+      stream = container.streams.video[0]
+      stream.thread_type = "AUTO"  # Frame threading: decode order is unchanged.
+      expected = stream.frames or 0  # From the container header; 0 when unknown.
+      for frame in container.decode(stream):
+        frames.append(frame.to_ndarray(format="rgb24"))
+  except DataError:
+    raise
+  except (av.FFmpegError, OSError, ValueError, EOFError) as e:
+    # A truncated file usually still yields its first frames and then errors; keeping
+    # partial videos would silently shift the sampling, so it is an error.
+    raise DataError(f"cannot decode video {path}: {type(e).__name__}: {e}") from e
+  if not frames:
+    raise DataError(f"video has no decodable frames: {path}")
+  if len(frames) < expected:
+    # Files whose index sits at the front ("faststart") decode their first frames and
+    # then stop silently when truncated; the header still knows the full length.
+    raise DataError(f"video truncated: {path} decodes {len(frames)} of the {expected} "
+                    "frames its header announces")
+  shapes = {f.shape for f in frames}
+  if len(shapes) != 1:
+    raise DataError(f"{path}: frame size changes inside the video: {sorted(shapes)}")
+  return np.stack(frames)
+
+
+class Mp4Video:
+  """A `VideoSource` backed by an mp4 (any FFmpeg-readable) file."""
+
+  def __init__(self, path: str | os.PathLike):
+    self.path = os.fspath(path)
+
+  def __repr__(self) -> str:
+    return f"Mp4Video({self.path!r})"
+
+  def frames(self) -> np.ndarray:
+    """All frames, uint8 `(T, H, W, 3)`; decoded once, then served from the LRU cache."""
+    arr = FRAME_CACHE.get(self.path)
+    if arr is not None:
+      return arr
+    with FRAME_CACHE.path_lock(self.path):
+      arr = FRAME_CACHE.get(self.path)
+      if arr is None:
+        arr = decode_mp4(self.path)
+        arr.setflags(write=False)  # Shared between samples: nobody may modify it.
+        FRAME_CACHE.put(self.path, arr)
+    return arr
+
+  @property
+  def num_frames(self) -> int:
+    return self.frames().shape[0]
+
+  def load(self, indices: Sequence[int]) -> np.ndarray:
+    """uint8 RGB `(len(indices), H, W, 3)` for 0-based `indices`."""
+    arr = self.frames()
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= arr.shape[0]):
+      raise DataError(
+          f"{self.path}: frame indices {idx.tolist()} outside [0, {arr.shape[0] - 1}]")
+    return arr[idx]
+
+
+class FrameFolder:
+  """A `VideoSource` backed by one image file per frame (JPEG/PNG/...)."""
+
+  def __init__(self, paths: Sequence[str | os.PathLike]):
+    """Args: paths: the frame files in temporal order (index 0 = first frame)."""
+    self.paths = [os.fspath(p) for p in paths]
+
+  def __repr__(self) -> str:
+    first = self.paths[0] if self.paths else ""
+    return f"FrameFolder({len(self.paths)} frames, first={first!r})"
+
+  @property
+  def num_frames(self) -> int:
+    return len(self.paths)
+
+  def load(self, indices: Sequence[int]) -> np.ndarray:
+    """uint8 RGB `(len(indices), H, W, 3)`; PIL `.convert('RGB')` as CSTM does."""
+    out = []
+    for i in indices:
+      if not 0 <= i < len(self.paths):
+        raise DataError(f"frame index {i} outside [0, {len(self.paths) - 1}] "
+                        f"(first frame {self.paths[0] if self.paths else None})")
+      path = self.paths[i]
+      try:
+        with Image.open(path) as img:
+          out.append(np.asarray(img.convert("RGB")))
+      except (OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"cannot read frame {path}: {e}") from e
+    if len({a.shape for a in out}) > 1:
+      raise DataError(f"frames of different sizes: {[self.paths[i] for i in indices]}")
+    return np.stack(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 24,
+              codec: str = "libx264", crf: int = 12, pix_fmt: str = "yuv420p") -> None:
+  """Writes uint8 RGB frames `(T, H, W, 3)` (or grayscale `(T, H, W)`) to a video file.
+
+  Defaults are near-lossless H.264 in yuv420p, the usual pixel format of the A2D clips.
+  yuv420p halves the chroma resolution, so for tiny coloured objects use
+  `pix_fmt="yuv444p"` (still decodable by FFmpeg/PyAV; the synthetic benchmark does).
+  If libx264 is not available the function falls back to high-quality MPEG-4 Part 2.
+
+  Args:
+    path: output file (`.mp4`).
+    frames: the frames; H and W must be even for yuv420p.
+    fps: frame rate.
+    codec: FFmpeg encoder name.
+    crf: libx264 constant-rate factor (0 = lossless, 12 = visually lossless).
+    pix_fmt: encoder pixel format.
+  """
+  frames = np.asarray(frames)
+  if frames.ndim == 3:
+    frames = np.repeat(frames[..., None], 3, axis=-1)
+  if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+    raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+  t, h, w, _ = frames.shape
+  if pix_fmt == "yuv420p" and (h % 2 or w % 2):
+    raise ValueError(f"yuv420p needs even frame sizes, got {h}x{w}")
+  if codec == "libx264" and "libx264" not in av.codecs_available:
+    codec, options = "mpeg4", {"qscale": "2"}
+  elif codec == "libx264":
+    # Deterministic, single-threaded output: identical bytes for identical frames.
+    options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+  else:
+    options = {}
+  with av.open(os.fspath(path), mode="w") as container:
+    stream = container.add_stream(codec, rate=fps, options=options)
+    stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+    if codec == "mpeg4":
+      stream.codec_context.qscale = 2
+    for i in range(t):
+      frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+      for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
