@@ -1,0 +1,80 @@
+"""TFDS builder `a2d_sentences_rvs`: A2D Sentences, one example per (frame, sentence).
+
+Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
+
+  tfds build data/a2d_sentences --manual_dir=<unpacked a2d_sentences> --data_dir=<out>
+
+Samples are those of `rvs_jax.data.a2d.load_a2d` (MTTR's enumeration: every annotated
+frame showing the sentence's instance); each example stores the 8-frame clip (offsets
+-8..+6 step 2 around the target, clamped) at the original 320-pixel-high resolution and
+the instance mask. Schema: `rvs_jax.data.tfds_source` plus the extras below.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from rvs_jax.data import a2d
+from rvs_jax.data import tfds_source
+
+_DESCRIPTION = """
+A2D Sentences (Gavrilyuk et al., CVPR 2018): 3,782 YouTube videos of the
+Actor-Action Dataset (Xu et al., CVPR 2015) with 6,655 referring sentences. One example
+is one (annotated frame, sentence, instance) triple with its 8-frame clip.
+"""
+
+_CITATION = """
+@inproceedings{gavrilyuk2018actor,
+  title={Actor and Action Video Segmentation from a Sentence},
+  author={Gavrilyuk, Kirill and Ghodrati, Amir and Li, Zhenyang and Snoek, Cees G. M.},
+  booktitle={CVPR}, year={2018}}
+"""
+
+
+class A2dSentencesRvs(tfds.core.GeneratorBasedBuilder):
+  """A2D Sentences in the rvs_jax example schema."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release: MTTR sample rule, 8-frame clips."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """
+  Download the A2D release (`Release/` with `videoset.csv` and `clips320H/*.mp4`) from
+  https://web.eecs.umich.edu/~jjcorso/r/a2d/ and the A2D Sentences text annotations
+  (`a2d_annotation.txt`, `a2d_missed_videos.txt`, `a2d_annotation_with_instances/`)
+  from https://kgavrilyuk.github.io/publication/actor_action/, and unpack them as
+
+    <manual_dir>/Release/videoset.csv
+    <manual_dir>/Release/clips320H/<video_id>.mp4
+    <manual_dir>/text_annotations/a2d_annotation.txt
+    <manual_dir>/text_annotations/a2d_missed_videos.txt
+    <manual_dir>/text_annotations/a2d_annotation_with_instances/<video_id>/<frame>.h5
+
+  Check it first with `python -m rvs_jax.data.validate a2d <manual_dir>`.
+  """
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=_DESCRIPTION,
+        features=tfds_source.features({
+            "instance_id": np.int32,
+            "frame": np.int32,  # 1-indexed annotated frame (the h5 file name).
+            "label": np.int32,  # A2D actor-action id, 10 * actor + action.
+            "kind": tfds.features.Text(),  # Synthetic benchmark only, else "".
+        }),
+        homepage="https://kgavrilyuk.github.io/publication/actor_action/",
+        citation=_CITATION,
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    root = os.fspath(dl_manager.manual_dir)
+    return {split: self._generate_examples(root, split) for split in ("train", "test")}
+
+  def _generate_examples(self, root: str, split: str):
+    for sample in a2d.load_a2d(root, split):
+      info = sample.info
+      yield sample.sample_id, tfds_source.encode_sample(sample, {
+          "instance_id": int(info["instance_id"]), "frame": int(info["frame"]),
+          "label": int(info.get("label", -1)), "kind": info.get("kind", "")})

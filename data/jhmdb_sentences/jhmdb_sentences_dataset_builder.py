@@ -1,0 +1,90 @@
+"""TFDS builder `jhmdb_sentences_rvs`: J-HMDB Sentences, 3 fixed frames per video.
+
+Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
+
+  tfds build data/jhmdb_sentences --manual_dir=<unpacked jhmdb_sentences> --data_dir=<out>
+
+The protocol's frames (3 per video among the frames with a mask, drawn with
+`rvs_jax.data.jhmdb.sample_frames`, seed 2019 -> 928 x 3 = 2,784 examples) are written
+into the dataset twice: as each example's `target`/`frame`, and as the list
+`metadata.json["samples"]` (`[{"video_id", "frame", "query"}]`, the format of
+`jhmdb.write_samples_file`) in the built dataset's folder, which
+`load_jhmdb(root, samples_file=...)` accepts back. To reproduce another paper's split,
+put its frame list (ours or MTTR's `jhmdb_sentences_samples_metadata.json`) in the manual
+dir as `jhmdb_samples.json`; it then replaces the draw.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from rvs_jax.data import jhmdb
+from rvs_jax.data import tfds_source
+
+SAMPLES_FILE = "jhmdb_samples.json"
+
+_DESCRIPTION = """
+J-HMDB Sentences (Gavrilyuk et al., CVPR 2018): 928 J-HMDB videos (21 actions), one
+referring sentence each, puppet masks. Evaluation only; 3 frames per video.
+"""
+
+_CITATION = """
+@inproceedings{gavrilyuk2018actor,
+  title={Actor and Action Video Segmentation from a Sentence},
+  author={Gavrilyuk, Kirill and Ghodrati, Amir and Li, Zhenyang and Snoek, Cees G. M.},
+  booktitle={CVPR}, year={2018}}
+"""
+
+
+class JhmdbSentencesRvs(tfds.core.GeneratorBasedBuilder):
+  """J-HMDB Sentences in the rvs_jax example schema."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release: 3 frames per video (sha256 draw, seed 2019)."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """
+  Download J-HMDB (`Rename_Images/`, `puppet_mask/`) from
+  http://jhmdb.is.tue.mpg.de/ and the J-HMDB Sentences file `jhmdb_annotation.txt` from
+  https://kgavrilyuk.github.io/publication/actor_action/, and unpack them as
+
+    <manual_dir>/Rename_Images/<action>/<video_id>/00001.png ...
+    <manual_dir>/puppet_mask/<action>/<video_id>/puppet_mask.mat
+    <manual_dir>/jhmdb_annotation.txt
+    <manual_dir>/jhmdb_samples.json     (optional: a fixed frame list to use)
+
+  Check it first with `python -m rvs_jax.data.validate jhmdb <manual_dir>`.
+  """
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=_DESCRIPTION,
+        features=tfds_source.features({
+            "action": tfds.features.Text(),
+            "frame": np.int32,  # 1-indexed frame number (the png name).
+        }),
+        homepage="https://kgavrilyuk.github.io/publication/actor_action/",
+        citation=_CITATION,
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    root = os.fspath(dl_manager.manual_dir)
+    fixed = os.path.join(root, SAMPLES_FILE)
+    samples = jhmdb.load_jhmdb(
+        root, samples_file=fixed if os.path.isfile(fixed) else None)
+    # Saved as metadata.json next to the TFRecords: the chosen frames travel with the
+    # built dataset.
+    self.info.metadata["seed"] = jhmdb.DEFAULT_SEED
+    self.info.metadata["samples_file"] = SAMPLES_FILE if os.path.isfile(fixed) else None
+    self.info.metadata["samples"] = [
+        {"video_id": s.video_id, "frame": s.target + 1, "query": s.sentence}
+        for s in samples]
+    return {"test": self._generate_examples(samples)}
+
+  def _generate_examples(self, samples):
+    for sample in samples:
+      yield sample.sample_id, tfds_source.encode_sample(sample, {
+          "action": sample.info["action"], "frame": int(sample.info["frame"])})

@@ -1,0 +1,101 @@
+"""TFDS builder `refer_davis_rvs`: Refer-DAVIS17, one example per (expression, frame).
+
+Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
+
+  tfds build data/refer_davis --manual_dir=<unpacked refer_davis> --data_dir=<out>
+  tfds build data/refer_davis --config=semi_supervised ...   # one config only
+
+Configs choose the ground-truth annotation set (`rvs_jax.data.refer_davis`, id-space
+caveat in its docstring): `unsupervised` (`Annotations_unsupervised/480p`, ReferFormer's
+protocol; default) and `semi_supervised` (`Annotations/480p`). Splits `train` (60 videos)
+and `val` (30 videos), every frame of every expression; the four expression slots are
+interleaved as exp ids 4k+0..3 and recorded as `annotator` / `kind`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from rvs_jax.data import refer_davis
+from rvs_jax.data import tfds_source
+
+_DESCRIPTION = """
+Refer-DAVIS17 (Khoreva et al., ACCV 2018): DAVIS-2017 train/val videos (480p) with
+first-frame and full-video referring expressions from two annotators.
+"""
+
+_CITATION = """
+@inproceedings{khoreva2018video,
+  title={Video Object Segmentation with Language Referring Expressions},
+  author={Khoreva, Anna and Rohrbach, Anna and Schiele, Bernt},
+  booktitle={ACCV}, year={2018}}
+"""
+
+
+@dataclasses.dataclass
+class ReferDavisConfig(tfds.core.BuilderConfig):
+  """Which DAVIS annotation set provides the masks."""
+  annotations: str = "unsupervised"
+
+
+class ReferDavisRvs(tfds.core.GeneratorBasedBuilder):
+  """Refer-DAVIS17 in the rvs_jax example schema."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release: ReferFormer exp-id interleaving, 480p."}
+  BUILDER_CONFIGS = [
+      ReferDavisConfig(name="unsupervised", annotations="unsupervised",
+                       description="Masks from Annotations_unsupervised/480p "
+                                   "(ReferFormer protocol)."),
+      ReferDavisConfig(name="semi_supervised", annotations="semi_supervised",
+                       description="Masks from Annotations/480p (the id space the "
+                                   "expressions were written for)."),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """
+  Download from https://davischallenge.org/davis2017/code.html
+  `DAVIS-2017-Unsupervised-trainval-480p.zip` (and, for the semi_supervised config,
+  `DAVIS-2017-trainval-480p.zip`), and from
+  https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/video-segmentation/video-object-segmentation-with-language-referring-expressions
+  `davis_text_annotations.zip`; unpack them side by side as
+
+    <manual_dir>/DAVIS/JPEGImages/480p/<video>/00000.jpg ...
+    <manual_dir>/DAVIS/Annotations_unsupervised/480p/<video>/00000.png ...
+    <manual_dir>/DAVIS/Annotations/480p/<video>/00000.png ...   (semi_supervised)
+    <manual_dir>/DAVIS/ImageSets/2017/{train,val}.txt
+    <manual_dir>/davis_text_annotations/Davis17_annot{1,2}{,_full_video}.txt
+
+  Check it first with `python -m rvs_jax.data.validate refer_davis <manual_dir>`.
+  """
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=_DESCRIPTION,
+        features=tfds_source.features({
+            "exp_id": tfds.features.Text(),
+            "obj_id": np.int32,
+            "annotator": np.int32,  # 1 or 2.
+            "kind": tfds.features.Text(),  # "first_frame" or "full_video".
+            "frame": tfds.features.Text(),  # Frame name, e.g. "00012".
+        }),
+        homepage="https://davischallenge.org/",
+        citation=_CITATION,
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    root = os.fspath(dl_manager.manual_dir)
+    return {split: self._generate_examples(root, split) for split in ("train", "val")}
+
+  def _generate_examples(self, root: str, split: str):
+    samples = refer_davis.load_refer_davis(
+        root, split, annotations=self.builder_config.annotations)
+    for sample in samples:
+      info = sample.info
+      yield sample.sample_id, tfds_source.encode_sample(sample, {
+          "exp_id": info["exp_id"], "obj_id": int(info["obj_id"]),
+          "annotator": int(info["annotator"]), "kind": info["kind"],
+          "frame": info["frame"]})
