@@ -19,9 +19,10 @@ Example schema (every builder; benchmark extras are added per builder):
   height, width int32         original frame size
   info          Text          `Sample.info` as JSON
 
-Clip rule: 8 offsets `stride * (-4 .. +3)` around the target (stride 2 -> -8..+6 for
-A2D / J-HMDB, stride 1 -> -4..+3 for Refer-YouTube-VOS / Refer-DAVIS, taken from
-`info["clip_stride"]`), clamped to the video, so clip index 4 is always the target.
+Clip rule: `rvs_jax.data.pipeline.clip_indices` -- 8 offsets `stride * (-4 .. +3)`
+around the target (stride 2 -> -8..+6 for A2D / J-HMDB, stride 1 -> -4..+3 for
+Refer-YouTube-VOS / Refer-DAVIS, taken from `info["clip_stride"]`), clamped to the video,
+so clip index 4 is always the target.
 """
 
 from __future__ import annotations
@@ -35,18 +36,12 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from rvs_jax.data.pipeline import clip_indices
 from rvs_jax.data.types import DataError, Sample
 
 CLIP_LENGTH = 8
 DEFAULT_STRIDE = 2
 JPEG_QUALITY = 95
-
-
-def clip_indices(target: int, num_frames: int, stride: int = DEFAULT_STRIDE,
-                 length: int = CLIP_LENGTH) -> list[int]:
-  """0-based clip indices: offsets `stride * (k - length // 2)`, clamped to the video."""
-  return [min(max(target + stride * (k - length // 2), 0), num_frames - 1)
-          for k in range(length)]
 
 
 # ----------------------------------------------------------------------------------------
@@ -95,7 +90,7 @@ def encode_sample(sample: Sample, extras: Mapping[str, Any] | None = None
   """
   num_frames = sample.video.num_frames
   stride = int(sample.info.get("clip_stride", DEFAULT_STRIDE))
-  indices = clip_indices(sample.target, num_frames, stride)
+  indices = [int(i) for i in clip_indices(sample.target, num_frames, CLIP_LENGTH, stride)]
   frames = sample.video.load(indices)
   height, width = frames.shape[1:3]
   paths = getattr(sample.video, "paths", None)
