@@ -56,6 +56,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from rvs_jax import resize_np
 from rvs_jax import text as text_lib
 from rvs_jax.data.types import DataError, Sample
 
@@ -119,27 +120,11 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
   return out
 
 
-def _align_corners_axis(in_size: int, out_size: int):
-  """Indices and weights of a 1-D linear resize with align_corners=True, torch-style.
-
-  PyTorch's CPU kernel computes `scale = (in - 1) / (out - 1)` and `src = scale * dst`
-  in float32; the `> 0` binarisation after the resize depends on which source pixels get
-  an exactly-zero weight, so the arithmetic is reproduced in float32.
-  """
-  idx = np.arange(out_size)
-  if in_size == out_size:  # torch copies when the size does not change.
-    return idx, idx, np.ones(out_size, np.float32), np.zeros(out_size, np.float32)
-  scale = (np.float32(in_size - 1) / np.float32(out_size - 1) if out_size > 1
-           else np.float32(0))
-  src = (scale * idx.astype(np.float32)).astype(np.float32)
-  i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
-  w1 = np.clip(src - i0.astype(np.float32), 0, 1).astype(np.float32)
-  i1 = i0 + (i0 < in_size - 1)
-  return i0, i1, (np.float32(1) - w1).astype(np.float32), w1
-
-
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
   """CSTM's GT preparation: bilinear align_corners=True resize, then `> 0 -> 1`.
+
+  Uses `rvs_jax.resize_np` (PyTorch's CPU kernel arithmetic in float32), shared with the
+  evaluation, because the `> 0` step depends on exactly which weights are non-zero.
 
   Args:
     mask: `(h, w)` mask (bool or 0/1).
@@ -147,12 +132,7 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
   Returns:
     float32 `(height, width)` with values in {0, 1} (a slightly dilated mask).
   """
-  m = (np.asarray(mask) != 0).astype(np.float32)
-  h0, h1, a0, a1 = _align_corners_axis(m.shape[0], height)
-  v0, v1, b0, b1 = _align_corners_axis(m.shape[1], width)
-  rows = m[h0] * a0[:, None] + m[h1] * a1[:, None]        # (height, w)
-  out = rows[:, v0] * b0[None] + rows[:, v1] * b1[None]   # (height, width)
-  return (out > 0).astype(np.float32)
+  return resize_np.resize_mask_align_corners(mask, (height, width)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------

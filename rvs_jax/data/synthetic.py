@@ -41,8 +41,9 @@ exercised. Components are N(0, 0.35^2), about the scale of GloVe 840B.
 `--quirks` adds the A2D anomalies: a missed video (listed in a2d_missed_videos.txt, with
 an annotation row but no h5 folder), a `"1 (copy)"` annotation row, an h5 listing an
 instance twice (the second copy with a wrong mask), an h5 with one more mask than
-instances (wrong extra mask at the end), and a referred instance left out of one
-annotated frame.
+instances (wrong extra mask at the end), a referred instance left out of one annotated
+frame, and a frame where only one instance is annotated (so `reMask` is 2-D). Where each
+went is recorded in the meta file (`quirks_applied`).
 
 Default size (48 videos, 24 frames, 64x96) generates in a few seconds on 2 cores; see the
 final report / README for measured numbers.
@@ -57,6 +58,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -533,7 +535,9 @@ def generate(out: str | os.PathLike, num_videos: int = 48, seed: int = 0,
     jobs.append((seed, extra, height, width, frames, out))
   workers = workers or min(os.cpu_count() or 1, 4)
   if workers > 1 and len(jobs) > 1:
-    with concurrent.futures.ProcessPoolExecutor(workers) as ex:
+    # "spawn": the caller may have imported JAX (multithreaded), which fork must not copy.
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as ex:
       videos = list(ex.map(_video, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
   else:
     videos = [_video(j) for j in jobs]
@@ -542,7 +546,9 @@ def generate(out: str | os.PathLike, num_videos: int = 48, seed: int = 0,
   missed: list[str] = []
   meta_videos: dict[str, Any] = {}
   truth = SyntheticTruth({"train": {}, "test": {}}, {}, {}, {})
-  quirk_done = {"copy": False, "dup": False, "extra": False, "absent": False}
+  # Where each quirk went ("<vid>" or "<vid>/<frame>"), recorded in the meta file.
+  quirk_done: dict[str, str | None] = dict(missed=None, copy=None, dup=None, extra=None,
+                                           absent=None, single=None)
   ann_root = os.path.join(out, "text_annotations", "a2d_annotation_with_instances")
   with open(os.path.join(out, "Release", "videoset.csv"), "w", newline="") as fcsv:
     wcsv = csv.writer(fcsv)
@@ -562,19 +568,26 @@ def generate(out: str | os.PathLike, num_videos: int = 48, seed: int = 0,
                    for o in objs})
       if idx == extra:
         missed.append(vid)  # Sentences stay in the annotation file, no h5 folder.
+        quirk_done["missed"] = vid
         continue
       if quirks and not quirk_done["copy"] and split == "train" and referred:
         ann_rows.append((vid, f"{referred[0].inst} (copy)", referred[0].sentence))
-        quirk_done["copy"] = True
+        quirk_done["copy"] = vid
       os.makedirs(os.path.join(ann_root, vid), exist_ok=True)
       for fi, f in enumerate(v["annotated"]):
         vis = v["masks"][f]  # (K, h, w)
         present = [(o, vis[k]) for k, o in enumerate(objs) if vis[k].any()]
         if (quirks and not quirk_done["absent"] and fi == 0 and len(present) > 1
-            and referred and split == "test"):
+            and split == "test" and referred
+            and any(o.inst == referred[0].inst for o, _ in present)):
           # A referred instance not annotated in this frame: no sample here.
           present = [p for p in present if p[0].inst != referred[0].inst]
-          quirk_done["absent"] = True
+          quirk_done["absent"] = f"{vid}/{f:05d}/{referred[0].inst}"
+        if (quirks and not quirk_done["single"] and fi == 0 and len(present) > 1
+            and split == "train" and referred):
+          # Only one actor annotated in this frame: MATLAB then stores reMask as (W, H).
+          present = [p for p in present if p[0].inst == referred[0].inst][:1]
+          quirk_done["single"] = f"{vid}/{f:05d}"
         masks = [m for _, m in present]
         insts = [o.inst for o, _ in present]
         labels = [_label(o) for o, _ in present]
@@ -583,11 +596,11 @@ def generate(out: str | os.PathLike, num_videos: int = 48, seed: int = 0,
           masks.insert(1, ~masks[0])
           insts.insert(1, insts[0])
           labels.insert(1, labels[0])
-          quirk_done["dup"] = True
+          quirk_done["dup"] = f"{vid}/{f:05d}"
         elif quirks and not quirk_done["extra"] and fi == 2:
           # 95Nq6fQoP2o/00032-like: one more mask than instances, at the end.
           masks.append(np.ones_like(vis[0]))
-          quirk_done["extra"] = True
+          quirk_done["extra"] = f"{vid}/{f:05d}"
         if not masks:
           continue
         _write_h5(os.path.join(ann_root, vid, f"{f:05d}.h5"), masks, insts, labels)
@@ -611,7 +624,8 @@ def generate(out: str | os.PathLike, num_videos: int = 48, seed: int = 0,
                      for k in KINDS} for s in ("train", "test")}
   meta = dict(
       generator="rvs_jax.data.synthetic", version=1, seed=seed, num_videos=num_videos,
-      height=height, width=width, frames=frames, quirks=quirks, videos=meta_videos,
+      height=height, width=width, frames=frames, quirks=quirks,
+      quirks_applied=quirk_done if quirks else {}, videos=meta_videos,
       samples={s: sorted(truth.samples[s]) for s in ("train", "test")},
       kind_counts=kind_counts, vocabulary=vocab)
   with open(os.path.join(out, META_NAME), "w") as f:
