@@ -11,11 +11,12 @@ fails without them. This script runs the same
 `build` command (TFDS's own `build.Args`, so the same flags: `--manual_dir`,
 `--data_dir`, `--config`, `--overwrite`, ...) without that import::
 
-  python data/build.py data/jhmdb_sentences --manual_dir=<unpacked> --data_dir=<out>
+  python data/build_tfds.py data/jhmdb_sentences --manual_dir=<unpacked> --data_dir=<out>
 
 From Python::
 
-  from data.build import build   # or: sys.path.insert(0, "data"); from build import build
+  sys.path.insert(0, "data")   # this folder
+  from build_tfds import build
   build("data/refer_davis", manual_dir=..., data_dir=..., config="unsupervised")
 """
 
@@ -68,7 +69,7 @@ def main(argv: list[str]) -> None:
   tfds.core.visibility.set_availables([
       tfds.core.visibility.DatasetType.TFDS_PUBLIC,
       tfds.core.visibility.DatasetType.COMMUNITY_PUBLIC])
-  args = simple_parsing.parse(tfds_build.Args, args=argv, prog="python data/build.py")
+  args = simple_parsing.parse(tfds_build.Args, args=argv, prog="python data/build_tfds.py")
   args.execute()
 
 

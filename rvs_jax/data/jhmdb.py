@@ -68,7 +68,8 @@ def _load_part_mask(path: str) -> np.ndarray:
   # Cached: the 3 samples of a video read the same .mat one after the other.
   try:
     mat = scipy.io.loadmat(path)
-  except (OSError, ValueError, TypeError, NotImplementedError) as e:
+  except (OSError, ValueError, TypeError, NotImplementedError,
+          scipy.io.matlab.MatReadError) as e:
     raise DataError(f"{path}: unreadable .mat file ({e})") from e
   if MASK_KEY not in mat:
     raise DataError(f"{path}: no '{MASK_KEY}' variable (found {sorted(mat)})")
@@ -100,7 +101,8 @@ def num_mask_frames(path: str) -> int:
     for name, shape, _ in scipy.io.whosmat(path):
       if name == MASK_KEY:
         return 1 if len(shape) == 2 else int(shape[2])
-  except (OSError, ValueError, TypeError, NotImplementedError) as e:
+  except (OSError, ValueError, TypeError, NotImplementedError,
+          scipy.io.matlab.MatReadError) as e:
     raise DataError(f"{path}: unreadable .mat file ({e})") from e
   raise DataError(f"{path}: no '{MASK_KEY}' variable")
 

@@ -185,7 +185,8 @@ def validate_jhmdb(root: str, quick: bool = False) -> Report:
       continue
     try:
       mat = scipy.io.loadmat(mask_path)
-    except (OSError, ValueError, TypeError, NotImplementedError) as e:
+    except (OSError, ValueError, TypeError, NotImplementedError,
+            scipy.io.matlab.MatReadError) as e:
       report.error(mask_path, f"unreadable .mat file ({e})")
       continue
     if jhmdb.MASK_KEY not in mat:
