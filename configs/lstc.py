@@ -16,4 +16,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model = common.model_section(common.LSTC, args)
   config.image_size = 64 if "tiny" in args else 320
   config.num_frames = 8
+  # --- Pretrained initialisation (owned by rvs_jax/convert; see common.py) ---
+  config.pretrained = common.pretrained_section(config.model)
+  # ---
   return config

