@@ -65,11 +65,13 @@ def main(argv: list[str]) -> None:
   """`tfds build` without the apache_beam import of TFDS's CLI entry point."""
   import simple_parsing  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from tensorflow_datasets.scripts.cli import build as tfds_build  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from tensorflow_datasets.scripts.cli import build as tfds_build
   tfds.core.visibility.set_availables([
       tfds.core.visibility.DatasetType.TFDS_PUBLIC,
       tfds.core.visibility.DatasetType.COMMUNITY_PUBLIC])
-  args = simple_parsing.parse(tfds_build.Args, args=argv, prog="python data/build_tfds.py")
+  args = simple_parsing.parse(tfds_build.Args, args=argv,
+                              prog="python data/build_tfds.py")
   args.execute()
 
 

@@ -34,7 +34,8 @@ def trees(tmp_path_factory):
   root = tmp_path_factory.mktemp("benchmarks")
   return {
       "jhmdb": (str(root / "jhmdb"), fixtures.write_jhmdb(str(root / "jhmdb"))),
-      "ytvos": (str(root / "ytvos"), fixtures.write_refer_youtube_vos(str(root / "ytvos"))),
+      "ytvos": (str(root / "ytvos"),
+                fixtures.write_refer_youtube_vos(str(root / "ytvos"))),
       "davis": (str(root / "davis"), fixtures.write_refer_davis(str(root / "davis"))),
       "a2d": (str(root / "a2d"), fixtures.write_a2d(str(root / "a2d"))),
   }

@@ -130,7 +130,7 @@ def test_jhmdb_frame_list_is_stored(built, tmp_path):
 
 
 def test_build_cli(built, tmp_path):
-  """`python data/build_tfds.py <folder> --manual_dir --data_dir` (TFDS's own build args)."""
+  """`python data/build_tfds.py <folder> --manual_dir --data_dir` (TFDS's build args)."""
   _, out = built
   build_tfds.main([os.path.join(DATA, "jhmdb_sentences"),
                    f"--manual_dir={out['jhmdb_sentences'][0]}",
@@ -138,3 +138,18 @@ def test_build_cli(built, tmp_path):
   builder_dir = tfds_source.find_builder_dir(str(tmp_path), "jhmdb_sentences_rvs")
   assert len(list(tfds_source.load_records(builder_dir, "test"))) == len(
       jhmdb.load_jhmdb(out["jhmdb_sentences"][0]))
+
+
+def test_a2d_builder_on_synthetic_benchmark(tmp_path):
+  """The synthetic benchmark (A2D layout) builds too, and keeps its `kind` field."""
+  from rvs_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+  root = str(tmp_path / "synthetic")
+  synthetic.generate(root, num_videos=4, height=32, frames=12, quirks=True, workers=1)
+  (builder_dir,) = build_tfds.build(os.path.join(DATA, "a2d_sentences"),
+                                    manual_dir=root, data_dir=str(tmp_path / "out"))
+  records = list(tfds_source.load_records(builder_dir, "train"))
+  samples = {s.sample_id: s for s in a2d.load_a2d(root, "train")}
+  assert len(records) == len(samples)
+  for rec in records:
+    assert rec["kind"] == samples[rec["sample_id"]].info["kind"]
+    np.testing.assert_array_equal(rec["mask"], samples[rec["sample_id"]].mask.load())

@@ -58,9 +58,9 @@ class ReferDavisRvs(tfds.core.GeneratorBasedBuilder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download from https://davischallenge.org/davis2017/code.html
   `DAVIS-2017-Unsupervised-trainval-480p.zip` (and, for the semi_supervised config,
-  `DAVIS-2017-trainval-480p.zip`), and from
-  https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/video-segmentation/video-object-segmentation-with-language-referring-expressions
-  `davis_text_annotations.zip`; unpack them side by side as
+  `DAVIS-2017-trainval-480p.zip`), and `davis_text_annotations.zip` from the MPI
+  Informatics page of Khoreva et al., "Video Object Segmentation with Language
+  Referring Expressions"; unpack them side by side as
 
     <manual_dir>/DAVIS/JPEGImages/480p/<video>/00000.jpg ...
     <manual_dir>/DAVIS/Annotations_unsupervised/480p/<video>/00000.png ...

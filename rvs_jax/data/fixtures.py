@@ -40,7 +40,8 @@ def frame_colour(video_index: int, frame_index: int) -> tuple[int, int, int]:
   return (5 + 9 * frame_index) % 256, (30 + 50 * video_index) % 256, 128
 
 
-def _flat_frames(video_index: int, num_frames: int, height: int, width: int) -> np.ndarray:
+def _flat_frames(video_index: int, num_frames: int, height: int,
+                 width: int) -> np.ndarray:
   out = np.zeros((num_frames, height, width, 3), np.uint8)
   for t in range(num_frames):
     out[t] = frame_colour(video_index, t)

@@ -158,7 +158,8 @@ def index_actions(root: str) -> dict[str, str]:
       continue
     for video_id in sorted(os.listdir(action_dir)):
       if video_id in index:
-        raise DataError(f"{action_dir}/{video_id}: video also in action '{index[video_id]}'")
+        raise DataError(f"{action_dir}/{video_id}: video also in action "
+                        f"'{index[video_id]}'")
       index[video_id] = action
   return index
 

@@ -3,7 +3,7 @@
 Layout (cstm_reference.md §3.3)::
 
   <root>/train/JPEGImages/<vid>/<frame>.jpg
-  <root>/train/Annotations/<vid>/<frame>.png      palette PNG, value = obj_id, 0 = background
+  <root>/train/Annotations/<vid>/<frame>.png      palette PNG, value = obj_id (0 = none)
   <root>/train/meta.json                          optional: which frames show each object
   <root>/valid/JPEGImages/<vid>/<frame>.jpg       no annotations
   <root>/test/JPEGImages/<vid>/<frame>.jpg        optional

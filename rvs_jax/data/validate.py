@@ -574,8 +574,8 @@ VALIDATORS: dict[str, Callable[..., Report]] = {
     "refer_youtube_vos": validate_refer_youtube_vos,
     "refer_davis": validate_refer_davis,
 }
-ALIASES = {"a2d_sentences": "a2d", "jhmdb_sentences": "jhmdb", "ytvos": "refer_youtube_vos",
-           "davis": "refer_davis"}
+ALIASES = {"a2d_sentences": "a2d", "jhmdb_sentences": "jhmdb",
+           "ytvos": "refer_youtube_vos", "davis": "refer_davis"}
 
 
 def validate(benchmark: str, root: str, quick: bool = False, **kwargs: Any) -> Report:
