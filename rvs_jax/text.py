@@ -6,8 +6,8 @@ Tokenisation follows CSTM's `datasets/word_utils.py` (cstm_reference.md §2.4) e
   2. keep `w.lower()` for every piece with `len(w) > 0 and w != ' '` (so delimiter runs
      such as `"'"`, `", "` or `"..."` survive as tokens; only a lone space is dropped);
   3. an empty list becomes `[""]`; a final `"."` token is dropped;
-  4. truncate to `max_len` (20) or pad with the empty string `""`; the mask is True for the
-     real tokens.
+  4. truncate to `max_len` (20) or pad with the empty string `""`; the mask is True
+     for the real tokens.
 
 Example: `"The man's dog."` -> `["the", "'", "s", "dog"]` + 16 pads.
 
@@ -43,7 +43,8 @@ import numpy as np
 
 from rvs_jax.data.types import DataError
 
-# CSTM: `SENTENCE_SPLIT_REGEX = re.compile(r"(\W+)")`, `--sentence_length 20`, PAD_TOKEN "".
+# CSTM: `SENTENCE_SPLIT_REGEX = re.compile(r"(\W+)")`, `--sentence_length 20`,
+# `PAD_TOKEN = ""`.
 SENTENCE_SPLIT_REGEX = re.compile(r"(\W+)")
 MAX_LEN = 20
 PAD_TOKEN = ""
@@ -76,7 +77,8 @@ def _as_text(sentence: str | bytes) -> str:
     try:
       return bytes(sentence).decode("utf-8")
     except UnicodeDecodeError as e:
-      raise DataError(f"sentence is not valid UTF-8: {bytes(sentence)[:80]!r} ({e})") from e
+      raise DataError(
+          f"sentence is not valid UTF-8: {bytes(sentence)[:80]!r} ({e})") from e
   if not isinstance(sentence, str):
     raise DataError(f"sentence must be str or bytes, got {type(sentence).__name__}")
   try:
@@ -286,7 +288,8 @@ class WordVectors:
     ids, unknown = self.ids(tok.tokens)
     if not allow_all_unknown and not np.any(ids[tok.mask] > 0):
       real = list(tok.tokens[:int(tok.mask.sum())])
-      raise DataError(f"no word of the sentence has a vector: {sentence!r} (tokens {real})")
+      raise DataError(
+          f"no word of the sentence has a vector: {sentence!r} (tokens {real})")
     return ids, tok.mask, unknown
 
   def encode(self, sentence: str | bytes, max_len: int = MAX_LEN,

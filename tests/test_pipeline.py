@@ -135,7 +135,8 @@ def test_mask_resize_align_corners():
   np.testing.assert_array_equal(P.resize_mask(m, 3, 3),
                                 [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
   # 1x4 -> 1x3: src = 0, 1.5, 3: the middle output half-covers pixel 1 -> 1.
-  np.testing.assert_array_equal(P.resize_mask(np.array([[0, 1, 0, 0]]), 1, 3), [[0, 1, 0]])
+  np.testing.assert_array_equal(P.resize_mask(np.array([[0, 1, 0, 0]]), 1, 3),
+                                [[0, 1, 0]])
   # 1x3 -> 1x2: src = 0, 2: the corners are kept exactly, the middle pixel is lost.
   np.testing.assert_array_equal(P.resize_mask(np.array([[0, 1, 0]]), 1, 2), [[0, 0]])
   out = P.resize_mask(np.ones((5, 7), bool), 4, 4)

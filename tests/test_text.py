@@ -16,7 +16,8 @@ def _real(tok):
 @pytest.mark.parametrize("sentence, expected", [
     # Worked by hand with re.split(r"(\W+)"): delimiters are kept, " " is dropped.
     ("The man's dog.", ["the", "man", "'", "s", "dog"]),
-    ("a man, in red ... jumping!", ["a", "man", ", ", "in", "red", " ... ", "jumping", "!"]),
+    ("a man, in red ... jumping!",
+     ["a", "man", ", ", "in", "red", " ... ", "jumping", "!"]),
     ("  Hello world.  ", ["hello", "world"]),           # strip, then the final "." goes.
     ("end .", ["end", " ."]),                            # " ." is not "." -> kept (CSTM).
     ("dog...", ["dog", "..."]),                          # only a lone "." is dropped.

@@ -1,4 +1,4 @@
-"""The runtime input pipeline: `Sample`s -> deterministic, resumable, host-sharded batches.
+"""Runtime input pipeline: `Sample`s -> deterministic, resumable, host-sharded batches.
 
 Per sample (`ExampleLoader.load`), following CSTM (cstm_reference.md §2.3):
   * an 8-frame clip at stride 2 around the target (`clip_indices`), target at index 4;
@@ -62,6 +62,8 @@ from rvs_jax.data.types import DataError, Sample
 
 BACKEND_ENV = "RVS_JAX_DATA_BACKEND"
 KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid", "index")
+# What workers / tf.data carry (`ExampleLoader.load_raw`): uint8 video and mask, word ids.
+RAW_KEYS = ("video", "word_ids", "word_mask", "mask", "has_mask", "valid", "index")
 
 
 # --------------------------------------------------------------------------------------
@@ -102,22 +104,36 @@ def clip_indices(target: int, num_frames: int, num_clip_frames: int = 8, stride:
   return np.clip(idx, 0, num_frames - 1)
 
 
+def resize_frames_uint8(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+  """uint8 `(T, h, w, 3)` -> uint8 `(T, height, width, 3)`, torchvision-Resize style.
+
+  Same as torchvision `Resize((height, width))` on PIL images: it calls
+  `img.resize((w, h), Image.BILINEAR)`, and PIL's bilinear filter widens its support when
+  shrinking, i.e. it is antialiased; the result is rounded to uint8 by PIL.
+  """
+  out = np.empty((frames.shape[0], height, width, 3), np.uint8)
+  for t, frame in enumerate(frames):
+    if frame.shape[:2] == (height, width):
+      out[t] = frame  # PIL returns an identical copy for a same-size resize.
+    else:
+      out[t] = np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
+  return out
+
+
+def to_unit_float(frames: np.ndarray) -> np.ndarray:
+  """uint8 -> float32 in [0, 1] like torchvision `ToTensor()`: `img.float().div(255)`.
+
+  A float32 division (not a multiplication by 1/255, which differs in the last bit).
+  """
+  return np.divide(frames, np.float32(255), dtype=np.float32)
+
+
 def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
   """uint8 `(T, h, w, 3)` -> float32 `(T, height, width, 3)` in [0, 1].
 
-  Same as torchvision `Resize((height, width))` on PIL images (it calls
-  `img.resize((w, h), Image.BILINEAR)`; PIL's bilinear filter widens its support when
-  shrinking, i.e. it is antialiased) followed by `ToTensor()` (float32 division by 255).
+  torchvision `Resize((height, width))` on PIL images followed by `ToTensor()`.
   """
-  out = np.empty((frames.shape[0], height, width, 3), np.float32)
-  for t, frame in enumerate(frames):
-    if frame.shape[:2] == (height, width):
-      arr = frame  # PIL returns an identical copy for a same-size resize.
-    else:
-      arr = np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
-    # ToTensor: `img.float().div(255)`, a float32 division (not a multiply by 1/255).
-    np.divide(arr, np.float32(255), out=out[t], dtype=np.float32)
-  return out
+  return to_unit_float(resize_frames_uint8(frames, height, width))
 
 
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -172,28 +188,30 @@ class ExampleLoader:
       more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
       raise DataError(f"{len(errors)} bad sentence(s): " + "; ".join(errors[:5]) + more)
 
-  def shapes(self) -> dict[str, tuple[tuple[int, ...], Any]]:
-    """{key: (per-example shape, dtype)} of `load`'s output."""
-    t, h, w, n, e = (self.num_clip_frames, self.height, self.width, self.max_words,
-                     self.word_vectors.dim)
-    return dict(video=((t, h, w, 3), np.float32), words=((n, e), np.float32),
-                word_mask=((n,), np.bool_), mask=((h, w), np.float32),
+  def raw_shapes(self) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """{key: (per-example shape, dtype)} of `load_raw`'s output (`RAW_KEYS`)."""
+    t, h, w, n = self.num_clip_frames, self.height, self.width, self.max_words
+    return dict(video=((t, h, w, 3), np.uint8), word_ids=((n,), np.int32),
+                word_mask=((n,), np.bool_), mask=((h, w), np.uint8),
                 has_mask=((), np.bool_), valid=((), np.bool_), index=((), np.int32))
 
-  def padding(self) -> dict[str, np.ndarray]:
+  def padding_raw(self) -> dict[str, np.ndarray]:
     """A padding row: zeros, valid=False, index=-1."""
-    out = {k: np.zeros(s, d) for k, (s, d) in self.shapes().items()}
+    out = {k: np.zeros(s, d) for k, (s, d) in self.raw_shapes().items()}
     out["index"] = np.int32(-1)
     return out
 
-  def load(self, i: int) -> dict[str, np.ndarray]:
-    """Loads sample i (or a padding row for i = -1).
+  def load_raw(self, i: int) -> dict[str, np.ndarray]:
+    """Loads sample i (or a padding row for i = -1) in the compact transit format.
+
+    Video and mask stay uint8 and words are row ids until `finalize`, so the workers and
+    tf.data move 4x (video) and 75x (words) fewer bytes than the final batch has.
 
     Raises:
       DataError: naming the sample and the file.
     """
     if i < 0:
-      return self.padding()
+      return self.padding_raw()
     s = self.samples[i]
     try:
       n = s.video.num_frames
@@ -204,21 +222,45 @@ class ExampleLoader:
       if idx.max() >= n:
         raise DataError(f"clip frames {idx.tolist()} run past the last frame ({n - 1}); "
                         "CSTM's border quirk has no end clamp")
-      video = resize_frames(s.video.load(idx), self.height, self.width)
+      video = resize_frames_uint8(s.video.load(idx), self.height, self.width)
       if s.mask is not None:
-        mask = resize_mask(s.mask.load(), self.height, self.width)
+        mask = resize_np.resize_mask_align_corners(s.mask.load(),
+                                                   (self.height, self.width))
         has_mask = True
       else:
-        mask = np.zeros((self.height, self.width), np.float32)
+        mask = np.zeros((self.height, self.width), np.uint8)
         has_mask = False
     except DataError as e:
       raise DataError(f"sample {s.sample_id} (#{i}, video {s.video!r}): {e}") from e
     except Exception as e:  # Any other failure is still a data problem of this sample.
       raise DataError(f"sample {s.sample_id} (#{i}, video {s.video!r}, mask {s.mask!r}): "
                       f"{type(e).__name__}: {e}") from e
-    return dict(video=video, words=self.word_vectors.table[self.word_ids[i]],
-                word_mask=self.word_mask[i].copy(), mask=mask, has_mask=np.bool_(has_mask),
-                valid=np.bool_(True), index=np.int32(i))
+    return dict(video=video, word_ids=self.word_ids[i].copy(),
+                word_mask=self.word_mask[i].copy(), mask=mask.astype(np.uint8),
+                has_mask=np.bool_(has_mask), valid=np.bool_(True), index=np.int32(i))
+
+  def finalize(self, raw: dict[str, np.ndarray], video_dtype: str = "float32"
+               ) -> dict[str, np.ndarray]:
+    """Transit format (one example or a batch) -> the documented batch format (`KEYS`).
+
+    Args:
+      raw: output of `load_raw`, optionally stacked along a leading batch axis.
+      video_dtype: "float32" ([0, 1], ToTensor) or "uint8" (0..255, for models that
+        convert on the accelerator; 4x less host work and transfer).
+    """
+    if video_dtype == "float32":
+      video = to_unit_float(raw["video"])
+    elif video_dtype == "uint8":
+      video = raw["video"]
+    else:
+      raise ValueError(f"video_dtype must be float32 or uint8, got {video_dtype!r}")
+    return dict(video=video, words=self.word_vectors.table[raw["word_ids"]],
+                word_mask=raw["word_mask"], mask=raw["mask"].astype(np.float32),
+                has_mask=raw["has_mask"], valid=raw["valid"], index=raw["index"])
+
+  def load(self, i: int, video_dtype: str = "float32") -> dict[str, np.ndarray]:
+    """One example in the final format (no batch axis); see `load_raw`."""
+    return self.finalize(self.load_raw(i), video_dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -293,7 +335,8 @@ class InputPipeline:
                max_words: int = text_lib.MAX_LEN, cstm_border_quirk: bool = False,
                backend: str = "auto", num_workers: int | None = None,
                prefetch: int = 2, process_index: int | None = None,
-               process_count: int | None = None, allow_all_unknown: bool = False):
+               process_count: int | None = None, allow_all_unknown: bool = False,
+               video_dtype: str = "float32"):
     """Builds the pipeline.
 
     Args:
@@ -310,6 +353,8 @@ class InputPipeline:
       prefetch: batches prepared ahead of the consumer.
       process_index, process_count: this host and the number of hosts (default: JAX's).
       allow_all_unknown: accept sentences without any known word (CSTM silently does).
+      video_dtype: "float32" (default, [0, 1]) or "uint8" (0..255; the model divides by
+        255 on the accelerator, saving host time and transfer).
     """
     self.process_index, self.process_count = _default_process(process_index,
                                                               process_count)
@@ -326,6 +371,9 @@ class InputPipeline:
     self.backend = _pick_backend(backend)
     self.num_workers = num_workers or os.cpu_count() or 1
     self.prefetch = prefetch
+    if video_dtype not in ("float32", "uint8"):
+      raise ValueError(f"video_dtype must be float32 or uint8, got {video_dtype!r}")
+    self.video_dtype = video_dtype
     if self.num_samples == 0:
       raise DataError("no samples")
     if train and self.num_samples < batch_size:
@@ -408,7 +456,7 @@ class InputPipeline:
 
 
 class _SafeLoader:
-  """Wraps `ExampleLoader.load` so failures become a flagged padding row + stored error."""
+  """Wraps `ExampleLoader.load_raw`: a failure becomes a flagged padding row + error."""
 
   def __init__(self, loader: ExampleLoader):
     self.loader = loader
@@ -417,13 +465,13 @@ class _SafeLoader:
 
   def __call__(self, i: int) -> tuple[dict[str, np.ndarray], bool]:
     try:
-      return self.loader.load(int(i)), False
+      return self.loader.load_raw(int(i)), False
     except Exception as e:  # pylint: disable=broad-except
       err = e if isinstance(e, DataError) else DataError(
           f"sample #{i}: {type(e).__name__}: {e}")
       with self._lock:
         self.errors[int(i)] = err
-      return self.loader.padding(), True
+      return self.loader.padding_raw(), True
 
 
 def _numpy_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
@@ -450,7 +498,7 @@ def _numpy_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
           continue
         items = [pending.popleft() for _ in range(min(bsz, len(pending)))]
         results = [f.result() for _, f in items]
-        batch = {k: np.stack([r[0][k] for r in results]) for k in KEYS}
+        batch = {k: np.stack([r[0][k] for r in results]) for k in RAW_KEYS}
         failed = np.asarray([r[1] for r in results])
         yield batch, np.asarray([i for i, _ in items]), failed
     finally:
@@ -462,17 +510,17 @@ def _tf_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
                 ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
   """The same stream through tf.data."""
   tf = _import_tf()
-  shapes = pipe.loader.shapes()
-  dtypes = [tf.as_dtype(shapes[k][1]) for k in KEYS] + [tf.bool]
+  shapes = pipe.loader.raw_shapes()
+  dtypes = [tf.as_dtype(shapes[k][1]) for k in RAW_KEYS] + [tf.bool]
 
   def load_np(i):
     ex, failed = safe(int(i))
-    return tuple(np.asarray(ex[k], dtype=shapes[k][1]) for k in KEYS) + (
+    return tuple(np.asarray(ex[k], dtype=shapes[k][1]) for k in RAW_KEYS) + (
         np.bool_(failed),)
 
   def load_tf(i):
     out = tf.numpy_function(load_np, [i], dtypes, stateful=False)
-    d = {k: tf.ensure_shape(t, shapes[k][0]) for k, t in zip(KEYS, out[:-1])}
+    d = {k: tf.ensure_shape(t, shapes[k][0]) for k, t in zip(RAW_KEYS, out[:-1])}
     d["_failed"] = tf.ensure_shape(out[-1], ())
     d["_row"] = i
     return d
@@ -509,7 +557,7 @@ class BatchIterator:
     return self._pos
 
   def state(self) -> dict[str, Any]:
-    """JSON-able state to save with a checkpoint; restore with `pipeline.iterate(state)`."""
+    """JSON-able state to save with a checkpoint; restore: `pipeline.iterate(state)`."""
     return dict(epoch=self._pos.epoch, step=self._pos.step,
                 **self._pipe._fingerprint())  # pylint: disable=protected-access
 
@@ -529,7 +577,7 @@ class BatchIterator:
       self.close()
       raise DataError(str(err)) from err
     self._pos = self._next(pos)
-    return batch
+    return self._pipe.loader.finalize(batch, self._pipe.video_dtype)
 
   def _next(self, pos: Position) -> Position:
     step = pos.step + 1

@@ -31,7 +31,7 @@ _DEFAULT_CACHE_BYTES = int(os.environ.get("RVS_JAX_VIDEO_CACHE_MB", "512")) * 2*
 
 
 class _FrameCache:
-  """Thread-safe LRU of decoded videos, bounded by total bytes (at least one entry kept)."""
+  """Thread-safe LRU of decoded videos, bounded in bytes (keeps at least one entry)."""
 
   def __init__(self, max_bytes: int):
     self.max_bytes = max_bytes
@@ -211,7 +211,8 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 24,
   if frames.ndim == 3:
     frames = np.repeat(frames[..., None], 3, axis=-1)
   if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-    raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    raise ValueError(
+        f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
   t, h, w, _ = frames.shape
   if pix_fmt == "yuv420p" and (h % 2 or w % 2):
     raise ValueError(f"yuv420p needs even frame sizes, got {h}x{w}")
