@@ -273,3 +273,13 @@ def test_synthetic_end_to_end(tmp_path):
   s = samples[int(b["index"][0])]
   np.testing.assert_array_equal(
       b["mask"][0], P.resize_mask(truth.samples["train"][s.sample_id], 32, 32))
+
+
+def test_uint8_video_option(wv):
+  samples = _samples(4)
+  f = next(iter(_pipe(samples, wv, train=False)))
+  u = next(iter(_pipe(samples, wv, train=False, video_dtype="uint8")))
+  assert u["video"].dtype == np.uint8
+  np.testing.assert_array_equal(P.to_unit_float(u["video"]), f["video"])
+  one = _pipe(samples, wv, train=False).loader.load(2)
+  np.testing.assert_array_equal(one["video"], f["video"][2])

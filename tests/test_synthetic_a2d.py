@@ -199,3 +199,62 @@ def test_missing_annotations_name_file(small_copy):
   os.remove(os.path.join(root, "Release", "videoset.csv"))
   with pytest.raises(DataError, match="videoset.csv"):
     a2d.load_a2d(root, "train")
+
+
+def _write_raw(path, frames, pix_fmt, in_format, options=None):
+  import av  # pylint: disable=g-import-not-at-top
+  with av.open(str(path), "w", options=options or {}) as c:
+    s = c.add_stream("libx264", rate=24, options={"crf": "10"})
+    s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+    for f in frames:
+      for pkt in s.encode(av.VideoFrame.from_ndarray(f, format=in_format)):
+        c.mux(pkt)
+    for pkt in s.encode():
+      c.mux(pkt)
+
+
+def test_video_io_gray_truncated_frame_folder_cache(tmp_path):
+  # Grayscale video -> 3 equal channels.
+  gray = np.tile(np.linspace(40, 220, 32).astype(np.uint8)[None, None], (5, 16, 1))
+  _write_raw(tmp_path / "gray.mp4", gray, "gray", "gray")
+  frames = video_io.Mp4Video(tmp_path / "gray.mp4").load([0, 4])
+  assert frames.shape == (2, 16, 32, 3)
+  assert np.array_equal(frames[..., 0], frames[..., 1])
+  # (The encoder treats "gray" as limited-range luma, so levels are stretched a bit.)
+  row = frames[0, 8, :, 0].astype(int)
+  assert np.all(np.diff(row) >= 0) and row[-1] - row[0] > 150
+  # Colour round trip through write_mp4 stays close.
+  rgb = np.zeros((6, 16, 32, 3), np.uint8)
+  rgb[:, :, :16] = (210, 40, 40)
+  rgb[:, :, 16:] = (45, 80, 210)
+  video_io.write_mp4(tmp_path / "rgb.mp4", rgb, pix_fmt="yuv444p")
+  back = video_io.Mp4Video(tmp_path / "rgb.mp4").load(range(6))
+  assert np.abs(back.astype(int) - rgb).max() <= 6
+  # A truncated "faststart" file decodes its first frames only: still an error.
+  noise = np.random.default_rng(0).integers(0, 256, (24, 32, 48, 3), dtype=np.uint8)
+  _write_raw(tmp_path / "fs.mp4", noise, "yuv420p", "rgb24", {"movflags": "faststart"})
+  data = (tmp_path / "fs.mp4").read_bytes()
+  (tmp_path / "cut.mp4").write_bytes(data[:len(data) // 2])
+  with pytest.raises(DataError, match="cut.mp4"):
+    video_io.Mp4Video(tmp_path / "cut.mp4").load([0])
+  with pytest.raises(DataError, match="missing.mp4"):
+    video_io.Mp4Video(tmp_path / "missing.mp4").load([0])
+  with pytest.raises(DataError, match="outside"):
+    video_io.Mp4Video(tmp_path / "rgb.mp4").load([6])
+  # Frame folders: PIL .convert('RGB') (grayscale PNG -> RGB), bad files named.
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  paths = []
+  for i in range(3):
+    paths.append(tmp_path / f"{i + 1:05d}.png")
+    Image.fromarray(np.full((8, 10), 50 * i, np.uint8)).save(paths[-1])
+  folder = video_io.FrameFolder(paths)
+  got = folder.load([2, 0])
+  assert folder.num_frames == 3 and got.shape == (2, 8, 10, 3) and got[0].min() == 100
+  paths[1].write_bytes(b"not a png")
+  with pytest.raises(DataError, match="00002.png"):
+    folder.load([1])
+  # The LRU keeps decoded videos within its byte budget (at least one).
+  cache = video_io._FrameCache(max_bytes=100)  # pylint: disable=protected-access
+  cache.put("a", np.zeros(60, np.uint8))
+  cache.put("b", np.zeros(60, np.uint8))
+  assert cache.get("a") is None and cache.get("b") is not None
