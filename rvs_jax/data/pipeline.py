@@ -21,7 +21,8 @@ Batches are dicts of NumPy arrays (B = per-host batch size, T = clip length, N =
   index      int32   (B,)             position in the sample list (-1 for padding rows)
 
 Order. Training: epoch e visits the samples in `np.random.default_rng([seed, e])
-.permutation(N)`, cut into `N // B` global batches (the remainder is dropped, a new
+.permutation(N)` (reproducible for a given NumPy version; NumPy does not promise the
+same stream across versions, so resume with the same environment), cut into `N // B` global batches (the remainder is dropped, a new
 permutation is drawn next epoch); the stream is endless. Evaluation: one pass in sample
 order, the last global batch padded with `valid = False` rows so shapes stay static and
 every sample is scored exactly once. Host p of P takes rows [p B/P, (p+1) B/P) of every
@@ -308,7 +309,8 @@ def _import_tf():
     if _TF is None:
       try:
         import tensorflow as tf  # pylint: disable=g-import-not-at-top
-      except ImportError:
+      except Exception:  # pylint: disable=broad-except
+        # Not installed, or a broken install (e.g. a missing shared library): NumPy.
         _TF = False
         return None
       try:

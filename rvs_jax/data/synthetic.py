@@ -342,9 +342,13 @@ def _sentence(rng: np.random.Generator, obj: Obj, objs: list[Obj]) -> str:
   det = str(rng.choice(["the", "a"]))
   if obj.kind in ("motion", "both") or rng.random() < 0.5:
     tpl = str(rng.choice(MOTION_TEMPLATES))
-    return tpl.format(det=det, app=app, post=rng.choice(MOTION_POST[obj.motion]),
-                      pre=rng.choice(MOTION_PRE[obj.motion]))
-  return str(rng.choice(APPEARANCE_TEMPLATES)).format(det=det, app=app)
+    out = tpl.format(det=det, app=app, post=rng.choice(MOTION_POST[obj.motion]),
+                     pre=rng.choice(MOTION_PRE[obj.motion]))
+  else:
+    out = str(rng.choice(APPEARANCE_TEMPLATES)).format(det=det, app=app)
+  if out.startswith("a ") and out[2] in "aeiou":
+    out = "an " + out[2:]  # "an orange circle", "an expanding ..."
+  return out
 
 
 def _place(rng: np.random.Generator, obj: Obj, h: int, w: int, num_frames: int) -> None:
@@ -480,7 +484,7 @@ def word_vector(word: str, dim: int = 300) -> np.ndarray:
 
 def template_vocabulary() -> list[str]:
   """Every token the sentence templates can produce."""
-  phrases = list(COLOURS) + SHAPES + ["the", "a", "in the video", "shape"]
+  phrases = list(COLOURS) + SHAPES + ["the", "a", "an", "in the video", "shape"]
   phrases += [p for v in MOTION_POST.values() for p in v]
   phrases += [p for v in MOTION_PRE.values() for p in v]
   phrases += [p for v in SIZE_WORDS.values() for p in v] + ["x, y"]
