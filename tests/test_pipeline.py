@@ -283,3 +283,11 @@ def test_uint8_video_option(wv):
   np.testing.assert_array_equal(P.to_unit_float(u["video"]), f["video"])
   one = _pipe(samples, wv, train=False).loader.load(2)
   np.testing.assert_array_equal(one["video"], f["video"][2])
+
+
+def test_backend_env_override(monkeypatch, wv):
+  monkeypatch.setenv(P.BACKEND_ENV, "numpy")
+  assert _pipe(_samples(4), wv, backend="auto").backend == "numpy"
+  monkeypatch.setenv(P.BACKEND_ENV, "bogus")
+  with pytest.raises(ValueError):
+    _pipe(_samples(4), wv, backend="auto")

@@ -20,18 +20,21 @@ Batches are dicts of NumPy arrays (B = per-host batch size, T = clip length, N =
   valid      bool    (B,)             False for padding rows of a final eval batch
   index      int32   (B,)             position in the sample list (-1 for padding rows)
 
-Order. Training: epoch e visits the samples in `np.random.default_rng([seed, e])
-.permutation(N)` (reproducible for a given NumPy version; NumPy does not promise the
-same stream across versions, so resume with the same environment), cut into `N // B` global batches (the remainder is dropped, a new
-permutation is drawn next epoch); the stream is endless. Evaluation: one pass in sample
-order, the last global batch padded with `valid = False` rows so shapes stay static and
-every sample is scored exactly once. Host p of P takes rows [p B/P, (p+1) B/P) of every
-global batch. The position is (epoch, step) = the next global batch to produce; it is a
-pure function of what the consumer has received (prefetched batches are not counted), so
+Order. Training: epoch e visits the samples in
+`np.random.default_rng([seed, e]).permutation(N)` (reproducible for a given NumPy
+version; NumPy does not promise the same stream across versions, so resume in the same
+environment), cut into `N // B` global batches (the remainder is dropped; the next epoch
+draws a new permutation); the stream is endless. Evaluation: one pass in sample order,
+the last global batch padded with `valid = False` rows so shapes stay static and every
+sample is scored exactly once. Host p of P takes rows [p B/P, (p+1) B/P) of every global
+batch. The position is (epoch, step) = the next global batch to produce; it only counts
+batches the consumer has received (prefetched ones are not counted), so
 `iterator.state()` can be stored in a checkpoint and `pipeline.iterate(state)` continues
 with exactly the next batch.
 
-Backends (identical outputs; both call `ExampleLoader.load`):
+Backends (identical outputs; both call `ExampleLoader.load_raw`, which returns a compact
+transit format -- uint8 video and mask, word ids -- and `ExampleLoader.finalize` turns
+each stacked batch into the format above in the consumer's thread):
   * "tf": tf.data (`from_generator` of sample indices -> `map(numpy_function)` with
     `num_parallel_calls` and `deterministic=True` -> `batch` -> `prefetch`); GPUs are
     hidden from TensorFlow so it never grabs accelerator memory;
@@ -477,7 +480,7 @@ class _SafeLoader:
 
 
 def _numpy_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
-                   ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+                   ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
   """Ordered thread-pool map over the row stream, `prefetch` batches ahead."""
   rows = pipe._row_stream(start)  # pylint: disable=protected-access
   bsz = pipe.local_batch_size
@@ -509,7 +512,7 @@ def _numpy_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
 
 
 def _tf_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
-                ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+                ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
   """The same stream through tf.data."""
   tf = _import_tf()
   shapes = pipe.loader.raw_shapes()
