@@ -291,3 +291,13 @@ def test_backend_env_override(monkeypatch, wv):
   monkeypatch.setenv(P.BACKEND_ENV, "bogus")
   with pytest.raises(ValueError):
     _pipe(_samples(4), wv, backend="auto")
+
+
+def test_long_and_unknown_words_are_reported(wv):
+  samples = _samples(4)
+  samples[0] = Sample("long", "long", ArrayVideo(5), 0, "the red " * 15, None)
+  samples[1] = Sample("unk", "unk", ArrayVideo(5), 0, "the zebra", None)
+  loader = _pipe(samples, wv).loader
+  assert loader.num_truncated == 1
+  assert loader.unknown_words == {"zebra": 1}
+  assert loader.word_mask[0].all()

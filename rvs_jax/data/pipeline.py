@@ -53,6 +53,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import logging
 import os
 import threading
 from typing import Any, Iterator, Sequence
@@ -65,6 +66,7 @@ from rvs_jax import text as text_lib
 from rvs_jax.data.types import DataError, Sample
 
 BACKEND_ENV = "RVS_JAX_DATA_BACKEND"
+log = logging.getLogger(__name__)
 KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid", "index")
 # What workers / tf.data carry (`ExampleLoader.load_raw`): uint8 video and mask, word ids.
 RAW_KEYS = ("video", "word_ids", "word_mask", "mask", "has_mask", "valid", "index")
@@ -178,6 +180,7 @@ class ExampleLoader:
     self.word_ids = np.zeros((n, max_words), np.int32)
     self.word_mask = np.zeros((n, max_words), bool)
     self.unknown_words: collections.Counter[str] = collections.Counter()
+    self.num_truncated = 0
     errors = []
     for i, s in enumerate(self.samples):
       try:
@@ -188,9 +191,18 @@ class ExampleLoader:
         continue
       self.word_ids[i], self.word_mask[i] = ids, mask
       self.unknown_words.update(unknown)
+      if mask.all() and len(text_lib.split_words(s.sentence)) > max_words:
+        self.num_truncated += 1
     if errors:
       more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
       raise DataError(f"{len(errors)} bad sentence(s): " + "; ".join(errors[:5]) + more)
+    if self.num_truncated:
+      # CSTM truncates silently; say so once per pipeline.
+      log.warning("%d of %d sentences have more than %d tokens and were truncated",
+                  self.num_truncated, n, max_words)
+    if self.unknown_words:
+      log.info("%d distinct words without a vector (zeros, as in CSTM), most common: %s",
+               len(self.unknown_words), self.unknown_words.most_common(10))
 
   def raw_shapes(self) -> dict[str, tuple[tuple[int, ...], Any]]:
     """{key: (per-example shape, dtype)} of `load_raw`'s output (`RAW_KEYS`)."""
