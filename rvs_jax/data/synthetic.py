@@ -530,6 +530,8 @@ def generate(out: str | os.PathLike, num_videos: int = DEFAULT_NUM_VIDEOS,
     frames: frames per video.
     quirks: add the A2D anomalies (module docstring).
     workers: processes for rendering/encoding; default min(cpu count, 4); 1 = inline.
+      Workers are started with "spawn" (safe after JAX is imported), which re-imports
+      the calling script: call from under `if __name__ == "__main__":` or use 1.
     test_every: every `test_every`-th video (index % test_every == test_every - 1) is in
       the test subset.
 
