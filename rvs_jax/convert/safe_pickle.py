@@ -8,7 +8,9 @@ anything else. The refusal happens when the callable is *looked up*, i.e. before
 `REDUCE` that would call it, so nothing from a tampered file ever executes.
 
 Dicts, lists, tuples, strings, numbers and bytes are built by opcodes that call no
-user-supplied code and are always allowed. Persistent ids are refused (the default
+user-supplied code and are always allowed. Pickle protocol 3 or later is needed: protocol 2
+spells bytes (and so array data) as a call to `_codecs.encode`, which is refused like any
+other call. Persistent ids are refused (the default
 `persistent_load` raises). Object arrays are refused after loading: they could only hold
 the same inert values, but weights never need them and accepting them would widen what
 "a weights file" means.
@@ -23,11 +25,14 @@ from typing import Any
 
 import numpy as np
 
-# (module, name) pairs NumPy's `ndarray.__reduce__` and `dtype.__reduce__` emit. NumPy 2
-# writes `numpy._core.multiarray`; files written by NumPy 1 say `numpy.core.multiarray`.
+# (module, name) pairs NumPy's `ndarray.__reduce_ex__` and `dtype.__reduce__` emit:
+# `_reconstruct` + `ndarray.__setstate__` for protocols < 5, `_frombuffer` (array from raw
+# bytes) for protocol 5. NumPy 2 writes `numpy._core.*`; NumPy 1 wrote `numpy.core.*`.
 _ALLOWED_GLOBALS = frozenset({
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 })
@@ -45,10 +50,11 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
       raise UnsafePickleError(
           f"refusing to load {module}.{name}: only NumPy arrays, dtypes and plain "
           "containers are accepted in a weights pickle")
-    if module.endswith("core.multiarray"):
+    if module != "numpy":
       # NumPy 2 moved `numpy.core` to `numpy._core` (the old path is a deprecated alias);
       # read either spelling with whichever this NumPy has.
-      module = "numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray"
+      module = ("numpy._core." if hasattr(np, "_core") else "numpy.core.") + module.rsplit(
+          ".", 1)[1]
     return super().find_class(module, name)
 
 

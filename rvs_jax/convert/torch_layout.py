@@ -209,6 +209,7 @@ def convert_state_dict(
                  for p, v in flatten_tree(tree).items()}
   filled: dict[Path, np.ndarray] = {}
   mapping, unexpected, mismatched = {}, [], []
+  seen_wrong: set[Path] = set()
   for key, value in state_dict.items():
     if key.endswith("num_batches_tracked"):
       continue
@@ -225,11 +226,12 @@ def convert_state_dict(
     want = tuple(flat_target[path].shape)
     if value.shape != want:
       mismatched.append(f"{key} -> {'/'.join(path)}: checkpoint {value.shape} vs model {want}")
+      seen_wrong.add(path)  # Reported as a mismatch, not again as missing.
       continue
     filled[path] = value.astype(np.float32)
     mapping[key] = "/".join(path)
   scope = [p for p in flat_target if p[1:1 + len(prefix)] == prefix]
-  missing = [p for p in scope if p not in filled and not any(
+  missing = [p for p in scope if p not in filled and p not in seen_wrong and not any(
       re.fullmatch(a, "/".join(p)) for a in allow_missing)]
   if missing or unexpected or mismatched:
     lines = [f"{source} does not fit the model:"]
