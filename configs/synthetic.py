@@ -1,0 +1,27 @@
+"""The built-in synthetic benchmark (A2D layout, no download), the README's main job.
+
+  python -m rvs_jax.data.synthetic --out synthetic_data
+  python train.py --config configs/synthetic.py:tiny --workdir workdir \
+      --config.data.root=synthetic_data
+  python eval.py --config configs/synthetic.py:tiny --workdir workdir \
+      --config.data.root=synthetic_data
+
+Args after `:` (comma separated): `tiny` (64x64 test-size model, CPU friendly), and any
+ablation name of `configs/ablations.py` (e.g. `temporal_only,tiny`).
+"""
+
+import ml_collections
+
+from configs import common
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  args = common.parse_arg(arg)
+  config = common.experiment_config(common.LSTC, args, dataset="synthetic",
+                                    root="synthetic_data")
+  if "tiny" in args:
+    # A short CPU schedule with the paper's shape: halve the LR twice near the end.
+    config.train.update(num_epochs=6, lr=1e-3, lr_decay_epochs=(4, 5), batch_size=8,
+                        checkpoint_every_steps=100, log_every_steps=10)
+  config.eval.protocol = "clean"
+  return config

@@ -1,0 +1,70 @@
+"""Benchmarks by name: `config.data` -> samples, word vectors and input pipelines.
+
+The word-vector table is built once per workdir from the GloVe file restricted to the
+vocabulary of the benchmark's sentences, and saved as `<workdir>/word_vectors.npz` next to
+the checkpoints, so evaluation, resumption and prediction use the same table (and do not
+need the 2 GB GloVe file again). Unknown words map to zeros, as in CSTM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from rvs_jax import text as text_lib
+from rvs_jax.data import a2d, jhmdb, pipeline, refer_davis, refer_youtube_vos
+from rvs_jax.data.types import DataError, Sample
+
+WORD_VECTORS_FILE = "word_vectors.npz"
+SYNTHETIC_GLOVE = "glove.synthetic.300d.txt"
+
+_LOADERS = {
+    "synthetic": a2d.load_a2d,           # The synthetic benchmark is written as A2D.
+    "a2d_sentences": a2d.load_a2d,
+    "jhmdb_sentences": jhmdb.load_jhmdb,
+    "refer_youtube_vos": refer_youtube_vos.load_refer_youtube_vos,
+    "refer_davis": refer_davis.load_refer_davis,
+}
+
+
+def load_samples(data, split: str) -> list[Sample]:
+  """The samples of `split` of the benchmark `data.name` under `data.root`."""
+  if data.name not in _LOADERS:
+    raise ValueError(f"config.data.name={data.name!r}; known: {sorted(_LOADERS)}")
+  if not data.root or not os.path.isdir(data.root):
+    hint = (" Generate it with `python -m rvs_jax.data.synthetic --out "
+            f"{data.root or 'synthetic_data'}`." if data.name == "synthetic" else
+            " Download the benchmark (see README) and pass --config.data.root=<folder>.")
+    raise DataError(f"data root {data.root!r} of {data.name} is not a folder.{hint}")
+  samples = _LOADERS[data.name](data.root, split)
+  limit = data.max_train_samples if split == data.train_split else data.max_eval_samples
+  return samples[:limit] if limit else samples
+
+
+def word_vectors(data, workdir: str, samples: list[Sample]) -> text_lib.WordVectors:
+  """The workdir's word-vector table, built from GloVe on first use."""
+  path = os.path.join(workdir, WORD_VECTORS_FILE)
+  if os.path.exists(path):
+    return text_lib.WordVectors.load(path)
+  glove = data.glove or os.path.join(data.root, SYNTHETIC_GLOVE)
+  if not os.path.exists(glove):
+    raise DataError(f"GloVe file {glove!r} not found: pass --config.data.glove=<path to "
+                    "glove.840B.300d.zip or .txt>.")
+  vocab = text_lib.vocabulary(s.sentence for s in samples)
+  table = text_lib.WordVectors.from_glove(glove, vocab)
+  logging.info("word vectors: %d of %d words found in %s", len(table), len(vocab), glove)
+  os.makedirs(workdir, exist_ok=True)
+  table.save(path)
+  return table
+
+
+def make_pipeline(config, samples, vectors, *, train: bool, batch_size: int,
+                  **kwargs) -> pipeline.InputPipeline:
+  """An `InputPipeline` with the config's image size, clip rule and backend."""
+  data = config.data
+  return pipeline.InputPipeline(
+      samples, vectors, batch_size=batch_size, height=data.image_size,
+      width=data.image_size, train=train, seed=config.seed,
+      num_clip_frames=data.num_frames, stride=data.clip_stride,
+      max_words=data.max_words, cstm_border_quirk=data.cstm_border_quirk,
+      backend=data.backend, num_workers=data.num_workers or None, **kwargs)

@@ -1,0 +1,39 @@
+"""Process-level JAX settings shared by the command-line programs.
+
+On CPU, YNNPACK dot fusions make conv training ~3x slower on the machines we measured
+(cpu_performance.md §3.2), so they are disabled unless XLA_FLAGS already says otherwise;
+the persistent compilation cache (`RVS_JAX_CACHE`, default ~/.cache/rvs_jax/xla) makes a
+second run of the same program skip most compilation.
+"""
+
+import os
+
+
+def configure() -> None:
+  """Call before the first JAX computation (e.g. at the top of `main`)."""
+  quiet_logs()
+  if "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_experimental_ynn_fusion_type=")
+  import jax  # pylint: disable=g-import-not-at-top
+  cache = os.environ.get("RVS_JAX_CACHE",
+                         os.path.join(os.path.expanduser("~"), ".cache", "rvs_jax", "xla"))
+  if cache:
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+class _QuietLibraries:
+  """Drops INFO records of chatty libraries (Orbax logs every manager option)."""
+
+  def filter(self, record) -> bool:
+    return record.levelno > 20 or not any(
+        part in record.pathname for part in ("orbax", "jax/_src", "xla_bridge"))
+
+
+def quiet_logs() -> None:
+  """Keeps our INFO lines, drops the libraries' (absl routes everything to one logger)."""
+  import logging  # pylint: disable=g-import-not-at-top
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.getLogger().addFilter(_QuietLibraries())
