@@ -3,8 +3,10 @@
 Binary cross-entropy with logits on every response map, against the ground truth resized
 to that map, with PyTorch's `pos_weight` semantics (`BCEWithLogitsLoss(pos_weight=1.5)`
 of the CSTM options: `-(w y log s(x) + (1 - y) log(1 - s(x)))`), a weight per map and an
-optional Dice term. The coarse targets are the full-resolution mask resized with
-bilinear align_corners=True (the resize CSTM uses for its ground truth), kept soft.
+optional Dice term. The coarse targets are the full-resolution mask average-pooled to
+each map (the fraction of object pixels under each coarse pixel, kept soft): the CSTM
+code has no training loss, and a point-sampling resize (align_corners bilinear) would
+erase small objects from the 10x10 map.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from rvs_jax.models import layers
 
 
 def bce_with_logits(logits: jax.Array, target: jax.Array, pos_weight: float) -> jax.Array:
@@ -29,6 +30,15 @@ def dice_loss(logits: jax.Array, target: jax.Array, smooth: float = 1.0) -> jax.
   p = jax.nn.sigmoid(logits).reshape(logits.shape[0], -1)
   t = target.reshape(target.shape[0], -1)
   return 1.0 - (2.0 * jnp.sum(p * t, -1) + smooth) / (jnp.sum(p, -1) + jnp.sum(t, -1) + smooth)
+
+
+def area_downsample(mask: jax.Array, size: tuple[int, int]) -> jax.Array:
+  """`(B, H, W)` -> `(B, h, w)` by averaging (H, W) must be integer multiples of (h, w)."""
+  b, h, w = mask.shape
+  fh, fw = h // size[0], w // size[1]
+  if (fh * size[0], fw * size[1]) != (h, w):
+    raise ValueError(f"map size {size} does not divide the mask size {(h, w)}")
+  return mask.reshape(b, size[0], fh, size[1], fw).mean(axis=(2, 4))
 
 
 def segmentation_loss(maps: Sequence[jax.Array], mask: jax.Array, weights: jax.Array,
@@ -50,8 +60,7 @@ def segmentation_loss(maps: Sequence[jax.Array], mask: jax.Array, weights: jax.A
   denom = jnp.maximum(jnp.sum(weights), 1.0)
   total, metrics = 0.0, {}
   for m, (logits, w_m) in enumerate(zip(maps, map_weights)):
-    target = mask if logits.shape[1:] == mask.shape[1:] else jnp.clip(
-        layers.resize_align_corners(mask, logits.shape[1:]), 0.0, 1.0)
+    target = area_downsample(mask, logits.shape[1:])
     per_sample = jnp.mean(bce_with_logits(logits, target, pos_weight), axis=(1, 2))
     if dice_weight:
       per_sample = per_sample + dice_weight * dice_loss(logits, target)

