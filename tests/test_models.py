@@ -218,3 +218,15 @@ def test_sharded_forward_equals_single_device(tiny):
   assert sharded["logits"][-1].sharding.spec == P("data")
   for a, b in zip(single["logits"], sharded["logits"]):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["a2d_sentences", "jhmdb_sentences", "refer_youtube_vos",
+                                  "refer_davis", "synthetic"])
+def test_dataset_configs_build_their_model(name):
+  import importlib  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f"configs.{name}").get_config("tiny")
+  assert config.data.name == name
+  model = models.build_model(config.model)
+  video, words, mask = _inputs(size=config.data.image_size)
+  variables = jax.eval_shape(model.init, jax.random.key(0), video, words, mask)
+  assert "decoder" in variables["params"]
