@@ -23,6 +23,12 @@ import orbax.checkpoint as ocp
 LATEST_DIR, BEST_DIR = "checkpoints", "best"
 
 
+def _handlers() -> dict:
+  # Explicit handlers (not just item names) so `item_metadata` can read a checkpoint's
+  # tree structure before anything was restored through this manager.
+  return {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+
+
 class Checkpoints:
   """The two Orbax managers of a workdir."""
 
@@ -32,13 +38,13 @@ class Checkpoints:
         os.path.join(workdir, LATEST_DIR),
         options=ocp.CheckpointManagerOptions(max_to_keep=keep,
                                              enable_async_checkpointing=async_save),
-        item_names=("state", "meta"))
+        item_handlers=_handlers())
     self.best = ocp.CheckpointManager(
         os.path.join(workdir, BEST_DIR),
         options=ocp.CheckpointManagerOptions(
             max_to_keep=1, best_fn=lambda m: m["mIoU"], best_mode="max",
             enable_async_checkpointing=async_save),
-        item_names=("state", "meta"))
+        item_handlers=_handlers())
 
   def save(self, step: int, state, meta: dict[str, Any], metrics: dict | None = None,
            best: bool = False) -> None:

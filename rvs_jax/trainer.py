@@ -128,9 +128,15 @@ def load_variables(path: str, target: dict) -> dict:
     for manager in (ckpts.best, ckpts.latest):
       step = manager.latest_step()
       if step is not None:
-        # No target: the optimizer state of another run may have another structure.
+        # The target comes from the file's own metadata (the optimizer state of another
+        # run may have another structure), placed on this process's first device: the
+        # checkpoint may have been written by another device topology.
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        saved_meta = manager.item_metadata(step)["state"]
+        abstract = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), saved_meta)
         saved = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore()))["state"]
+            state=ocp.args.StandardRestore(abstract)))["state"]
         partial = {c: jax.device_get(saved[c]) for c in ("params", "batch_stats")
                    if c in saved}
         return convert.merge_into(target, partial, source=path)
