@@ -301,3 +301,16 @@ def test_long_and_unknown_words_are_reported(wv):
   assert loader.num_truncated == 1
   assert loader.unknown_words == {"zebra": 1}
   assert loader.word_mask[0].all()
+
+
+def test_sample_clip_stride_overrides_pipeline_stride(wv):
+  # Refer-YouTube-VOS / Refer-DAVIS samples carry info["clip_stride"] = 1; A2D-style
+  # samples carry none and keep the pipeline's stride (2).
+  samples = _samples(2)
+  samples[0] = Sample(**{**samples[0].__dict__, "target": 10,
+                         "info": {"clip_stride": 1}})
+  samples[1] = Sample(**{**samples[1].__dict__, "target": 10})
+  loader = _pipe(samples, wv, train=False, stride=2).loader
+  got = [loader.load(i)["video"][:, 0, 0, 0] * 255 for i in range(2)]
+  np.testing.assert_allclose(got[0], np.arange(6, 14, dtype=np.float32))
+  np.testing.assert_allclose(got[1], P.clip_indices(10, 20, stride=2).astype(np.float32))
