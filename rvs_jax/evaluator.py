@@ -87,8 +87,8 @@ def evaluate(predict_fn, variables, pipe, samples, mesh, protocol: str,
       kind = sample.info.get("kind")
       if kind:
         record["kind"] = kind
-        by_kind.setdefault(kind, metrics_lib.IoUAccumulator()).add_prob(
-            prob, gt, protocol, sample_id=sample.sample_id)
+        by_kind.setdefault(kind, metrics_lib.IoUAccumulator()).add(
+            scored.pred, scored.gt, scored.score, sample_id=sample.sample_id)
       records.append(record)
       if on_sample is not None:
         on_sample(sample, prob, scored)
