@@ -7,6 +7,8 @@ Scores the evaluation split with every metric of the field, prints the table, wr
 `W/eval/<dataset>_<split>_<protocol>.json`, and renders the first `config.eval.draw`
 samples to `W/eval/pictures/` (prediction filled, ground truth outlined) plus a grid
 `W/eval/<dataset>_<split>_<protocol>.png`.
+Refer-YouTube-VOS / Refer-DAVIS go to `rvs_jax.video_evaluator` instead (every frame,
+J / F / J&F, submission zip; see its docstring).
 `--checkpoint` is a workdir or a converted checkpoint (default: --workdir's best
 checkpoint, else its latest).
 """
@@ -32,7 +34,7 @@ def main(argv):
   # pylint: disable=g-import-not-at-top
   import jax
   import numpy as np
-  from rvs_jax import datasets, evaluator, models, trainer, visualize
+  from rvs_jax import datasets, evaluator, models, trainer, video_evaluator, visualize
   # pylint: enable=g-import-not-at-top
   config, workdir = _CONFIG.value, _WORKDIR.value
   mesh = sharding.make_mesh()
@@ -41,6 +43,12 @@ def main(argv):
   target = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), target)
   variables = trainer.load_variables(_CHECKPOINT.value or workdir, target)
   variables = jax.device_put(variables, sharding.replicated(mesh))
+
+  if config.data.name in video_evaluator.BENCHMARKS:
+    # Video benchmarks: every frame of every expression, J / F / J&F, submission zip.
+    video_evaluator.run(config, workdir, model, variables, mesh,
+                        vectors_dir=_CHECKPOINT.value or workdir)
+    return
 
   split, protocol = config.data.eval_split, config.eval.protocol
   samples = datasets.load_samples(config.data, split)
