@@ -388,7 +388,7 @@ class VideoScorer:
       missing = [self.samples[i].sample_id for i in np.flatnonzero(~self._seen)[:5]]
       raise RuntimeError(f"{int((~self._seen).sum())} samples were never predicted, "
                          f"e.g. {missing}")
-    scored = {k: v for k, v in self.evaluator.per_expression().items()}
+    scored = self.evaluator.per_expression()
     values: dict[str, Any] = {}
     if scored:
       values.update(_jf(metrics_lib.average_expressions(scored)))
@@ -479,7 +479,8 @@ def write_zip(out_dir: str) -> str:
 
 
 def score_predictions(pairs: Iterable[tuple[int, np.ndarray]],
-                      samples: Sequence[Sample], out_dir: str, **kwargs) -> dict[str, Any]:
+                      samples: Sequence[Sample], out_dir: str,
+                      **kwargs) -> dict[str, Any]:
   """`VideoScorer` over `(sample index, (S, S) probability)` pairs; returns its result."""
   scorer = VideoScorer(samples, out_dir, **kwargs)
   for index, prob in pairs:

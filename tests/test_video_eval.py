@@ -160,7 +160,8 @@ def test_ytvos_valid_without_ground_truth_writes_only_the_submission(trees, tmp_
 def test_pipeline_path_with_a_stub_model(trees, tmp_path):
   samples = _ytvos(trees, limit=3)
   words = text.vocabulary(s.sentence for s in samples)
-  vectors = text.WordVectors(words, np.stack([synthetic.word_vector(w, 8) for w in words]))
+  table = np.stack([synthetic.word_vector(w, 8) for w in words])
+  vectors = text.WordVectors(words, table)
   pipe = pipeline_lib.InputPipeline(samples, vectors, batch_size=4, height=16, width=16,
                                     train=False, backend="numpy", process_index=0,
                                     process_count=1)
