@@ -75,18 +75,6 @@ def test_train_writes_checkpoints_metrics_and_eval(uninterrupted):
   assert os.path.exists(os.path.join(workdir, "word_vectors.npz"))
 
 
-def test_stop_and_resume_gives_the_same_parameters(data_root, uninterrupted, tmp_path):
-  workdir = str(tmp_path)
-  trainer.train_and_evaluate(_config(data_root, num_steps=3), workdir)
-  assert _params(workdir)[0] == 3
-  trainer.train_and_evaluate(_config(data_root), workdir)  # same command, more steps
-  step, resumed = _params(workdir)
-  _, full = _params(uninterrupted[0])
-  assert step == 6
-  for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(full)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
 def test_non_finite_loss_stops_with_step_and_checkpoint(data_root, tmp_path, monkeypatch):
   # Poison the input of the 3rd step (the compiled step is the shared one: no recompile).
   calls = []
@@ -106,6 +94,10 @@ def test_non_finite_loss_stops_with_step_and_checkpoint(data_root, tmp_path, mon
 
 def test_sharded_train_step_equals_single_device(data_root):
   config = _config(data_root)
+  # A lighter variant (CMAM+ in stage 5, no LASP): two extra train-step compiles are the
+  # cost of this test; LASP under sharding is covered by test_models' sharded forward.
+  config.model.cmam_stages = (5,)
+  config.model.lasp_pairs = ()
   model = trainer.models.build_model(config.model)
   mesh = sharding.make_mesh()
   assert mesh.size == 4
@@ -161,3 +153,73 @@ def test_eval_cli_writes_json_table_and_pictures(data_root, uninterrupted):
   np.testing.assert_allclose(np.mean(ious), result["metrics"]["mIoU"], rtol=1e-6)
   assert set(result["by_kind"]) <= {"appearance", "motion", "both"}
   assert len(os.listdir(os.path.join(workdir, "eval", "pictures"))) == 3
+
+
+def _free_port():
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _train_cmd(data_root, workdir, num_steps):
+  return [sys.executable, os.path.join(ROOT, "train.py"), "--config",
+          os.path.join(ROOT, "configs", "synthetic.py:tiny"), "--workdir", workdir,
+          f"--config.data.root={data_root}", "--config.data.max_eval_samples=12",
+          "--config.model.cmam_stages=(1,5)", "--config.model.lasp_pairs=((5,4),)",
+          "--config.train.batch_size=4", f"--config.train.num_steps={num_steps}",
+          "--config.train.checkpoint_every_steps=2", "--config.train.log_every_steps=1",
+          "--config.eval.batch_size=4"]
+
+
+def test_two_process_distributed_run_matches_one_process(data_root, uninterrupted,
+                                                         tmp_path):
+  """2 processes x 2 CPU devices on 127.0.0.1 reach the 1-process (4-device) losses."""
+  workdir = str(tmp_path / "dist")
+  port = _free_port()
+  args = _train_cmd(data_root, workdir, 3) + ["--config.data.backend=numpy"]
+  procs = []
+  for pid in range(2):
+    env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu",
+               RVS_JAX_COORDINATOR=f"127.0.0.1:{port}", RVS_JAX_NUM_PROCESSES="2",
+               RVS_JAX_PROCESS_ID=str(pid), RVS_JAX_TENSORBOARD="0")
+    procs.append(subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True))
+  outputs = [p.communicate(timeout=900)[0] for p in procs]
+  for p, out in zip(procs, outputs):
+    assert p.returncode == 0, out[-3000:]
+  two = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  one = [json.loads(l) for l in open(os.path.join(uninterrupted[0], "metrics.jsonl"))]
+  two_losses = [l["loss"] for l in two if "loss" in l]
+  one_losses = [l["loss"] for l in one if "loss" in l][:3]
+  np.testing.assert_allclose(two_losses, one_losses, rtol=1e-4)
+
+
+def test_sigkill_and_rerun_ends_with_the_same_parameters(data_root, uninterrupted,
+                                                         tmp_path):
+  """kill -9 once the first checkpoint exists (mid-step or mid-save), rerun, compare."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "killed")
+  # Same topology and compile cache as this test process: the fixture's compiled
+  # programs are reused, so the subprocesses start quickly.
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="4", JAX_PLATFORMS="cpu",
+             RVS_JAX_CACHE=jax.config.jax_compilation_cache_dir or "",
+             RVS_JAX_TENSORBOARD="0")
+  proc = subprocess.Popen(_train_cmd(data_root, workdir, 6), env=env, cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  first = os.path.join(workdir, "checkpoints", "2")
+  deadline = time.time() + 600
+  while not os.path.isdir(first) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  assert os.path.isdir(first), "no checkpoint appeared"
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  out = subprocess.run(_train_cmd(data_root, workdir, 6), env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=900, check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  step, resumed = _params(workdir)
+  _, full = _params(uninterrupted[0])
+  assert step == 6
+  for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(full)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
