@@ -47,7 +47,7 @@ def run(row: str, seed: int, args) -> dict:
   config = synthetic.get_config(f"{row},tiny")
   config.seed = seed
   config.data.root = args.data
-  config.train.eval_every_epochs = 0
+  config.train.eval_every_epochs = 1000  # Only after the last step.
   config.train.progress_bar = False
   if args.steps:
     config.train.num_steps = args.steps

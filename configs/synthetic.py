@@ -24,6 +24,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Objects cover ~3% of a 64x64 frame: a Dice term (LBDT's recipe) stops the BCE
     # from settling on "all background".
     config.train.update(num_epochs=4, lr=1e-3, lr_decay_epochs=(3,), batch_size=8,
+                        eval_every_epochs=2,
                         dice_weight=1.0, checkpoint_every_steps=200,
                         log_every_steps=25)
   config.eval.protocol = "clean"

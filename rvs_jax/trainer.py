@@ -9,6 +9,8 @@
 * a non-finite loss stops training with a message naming the step and the last good
   checkpoint (nothing non-finite is ever saved);
 * the paper's schedule by default: Adam 1e-4, halved after epochs 10, 12, 14, 15 epochs;
+* `train.eval_every_epochs` > 0 evaluates every that many epochs and after the last
+  step (keeping the best checkpoint by mIoU); 0 never evaluates during training;
 * metrics go to `W/metrics.jsonl` (always) and TensorBoard (`W/tensorboard`, when
   TensorFlow is installed); a progress bar shows steps, clips/s, ETA and loss.
 """
@@ -259,9 +261,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       if step % tc.checkpoint_every_steps == 0 or step == total_steps or epoch_end:
         ckpts.save(step, state, {"data_position": it.state(), "config": meta_config})
         last_saved = step
-      if (epoch_end and tc.eval_every_epochs and
-          (step // steps_per_epoch) % tc.eval_every_epochs == 0) or step == total_steps:
-        summary = _evaluate(config, predict_fn, state, eval_samples, vectors, mesh)
+      if tc.eval_every_epochs and ((epoch_end and (step // steps_per_epoch) %
+                                    tc.eval_every_epochs == 0) or step == total_steps):
+        summary = _evaluate(config, workdir, predict_fn, state, eval_samples, vectors,
+                            mesh)
         log.write(step, {f"eval_{k}": v for k, v in summary.items()
                          if isinstance(v, float)})
         ckpts.save(step, state, {"data_position": it.state(), "config": meta_config,
@@ -277,12 +280,17 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   return dict(summary, step=step, best_mIoU=best_miou)
 
 
-def _evaluate(config, predict_fn, state, samples, vectors, mesh) -> dict[str, Any]:
+def _evaluate(config, workdir, predict_fn, state, samples, vectors, mesh
+              ) -> dict[str, Any]:
+  """Scores the eval split; writes `W/eval/<dataset>_<split>_<protocol>.json` too."""
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   result = evaluator.evaluate(predict_fn, variables, pipe, samples, mesh,
                               config.eval.protocol)
+  if jax.process_index() == 0:
+    evaluator.write_result(workdir, config.data.name, config.data.eval_split,
+                           config.eval.protocol, result)
   logging.info("eval: %s", {k: round(v, 4) for k, v in result["metrics"].items()
                             if isinstance(v, float)})
   return result["metrics"]
