@@ -1,0 +1,298 @@
+"""`python -m rvs_jax.predict` on a generated video, with a model trained in the test.
+
+The known-easy case: one large red square moving diagonally over a plain background,
+"the red square". The fixture trains the tiny model (CMAM+ in stages 1 and 5, LASP 5->4,
+the `test_train` variant) for 60 Adam steps on clips of the same kind (random plain
+backgrounds, square size, position and motion; never the test video itself) and saves
+it as a training workdir would: an Orbax step whose `meta` holds the config, and
+`word_vectors.npz`. The CLI must then find the square in every frame of a 72x96 H.264
+video it never saw, at the video's own resolution: mean IoU >= 0.6 over the 16 frames.
+
+Why 0.6 means something: the square covers 11% of the frame, so "everything" scores
+IoU 0.11 and "nothing" 0; it moves 45 px right and 15 px down over the clip, about 1.6
+times its own width, so a mask that stays where the square starts scores < 0.3 on the
+last frames; and 0.6 needs the boundary within ~3 px on a side (measured: see the
+report printed by `test_cli_segments_a_generated_video`).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from PIL import Image
+
+from configs import synthetic
+from rvs_jax import checkpoint_config, checkpointing, models, predict, text, trainer
+from rvs_jax.data import synthetic as synthetic_data
+from rvs_jax.data import video_io
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IOU_THRESHOLD = 0.6
+H, W, T = 72, 96, 16
+SIDE = 28
+RED = (210, 40, 40)                        # The synthetic benchmark's "red".
+BACKGROUND = (90, 110, 140)
+VOCABULARY = ("the", "red", "square", "a", "moving", "right", "blue", "circle")
+SENTENCES = ("the red square", "a red sqaure moving right")   # 2nd: one unknown word
+
+
+def _config():
+  config = synthetic.get_config("tiny")
+  config.model.cmam_stages = (1, 5)
+  config.model.lasp_pairs = ((5, 4),)
+  return config
+
+
+def _square_position(t):
+  return 20 + t, 4 + 3 * t                  # (y, x) of the top-left corner at frame t
+
+
+def _test_video():
+  """uint8 (T, H, W, 3) frames and bool (T, H, W) ground truth."""
+  frames = np.empty((T, H, W, 3), np.uint8)
+  frames[:] = BACKGROUND
+  truth = np.zeros((T, H, W), bool)
+  for t in range(T):
+    y, x = _square_position(t)
+    frames[t, y:y + SIDE, x:x + SIDE] = RED
+    truth[t, y:y + SIDE, x:x + SIDE] = True
+  return frames, truth
+
+
+def _training_batch(rng, size, s=64, clip=8):
+  """Clips like the test video (but random) at the model size, for "the red square"."""
+  video = np.empty((size, clip, s, s, 3), np.float32)
+  mask = np.zeros((size, s, s), np.float32)
+  red = np.asarray(RED, np.float32) / 255
+  for i in range(size):
+    bg = rng.uniform(0.2, 0.9, 3)
+    side = int(rng.integers(14, 30))
+    y0, x0 = rng.integers(0, s - side, 2)
+    vy, vx = rng.integers(-2, 3, 2)
+    for t in range(clip):
+      y = int(np.clip(y0 + vy * (t - clip // 2), 0, s - side))
+      x = int(np.clip(x0 + vx * (t - clip // 2), 0, s - side))
+      video[i, t] = bg
+      video[i, t, y:y + side, x:x + side] = red
+      if t == clip // 2:
+        mask[i, y:y + side, x:x + side] = 1
+  vectors = text.WordVectors(VOCABULARY, [synthetic_data.word_vector(w) for w in VOCABULARY])
+  words, word_mask, _ = vectors.encode("the red square")
+  return dict(video=video, words=np.repeat(words[None], size, 0),
+              word_mask=np.repeat(word_mask[None], size, 0), mask=mask,
+              has_mask=np.ones(size, bool), valid=np.ones(size, bool))
+
+
+def train_fixture(workdir, steps=60, batch_size=4):
+  """Trains the tiny model briefly and writes it as a training workdir."""
+  config = _config()
+  model = models.build_model(config.model)
+  args = (jax.random.key(0),) + trainer.dummy_inputs(config, 1)
+  # O0: compiling dominates a 60-step run on 2 cores (init 14 s -> fast, step ~70 -> 35 s).
+  o0 = {"xla_backend_optimization_level": 0}
+  variables = jax.jit(model.init).lower(*args).compile(compiler_options=o0)(*args)
+  tx = optax.adam(1e-3)
+  config.train.dice_weight = 1.0
+  state = trainer.TrainState(jnp.zeros((), jnp.int32), variables["params"],
+                             variables["batch_stats"], tx.init(variables["params"]))
+  rng = np.random.default_rng(0)
+  batch = _training_batch(rng, batch_size)
+  step = jax.jit(trainer.make_train_step(model, tx, config.train)).lower(
+      state, batch).compile(compiler_options=o0)
+  for _ in range(steps):
+    state, metrics = step(state, batch)
+    batch = _training_batch(rng, batch_size)
+  assert np.isfinite(float(metrics["loss"]))
+  saved = {"step": state.step, "params": state.params, "batch_stats": state.batch_stats}
+  meta = {"data_position": {"epoch": 0, "step": steps},
+          "config": json.loads(config.to_json_best_effort())}
+  ckpts = checkpointing.Checkpoints(workdir, async_save=False)
+  ckpts.save(steps, saved, meta)
+  ckpts.close()
+  text.WordVectors(VOCABULARY, [synthetic_data.word_vector(w) for w in VOCABULARY]).save(
+      os.path.join(workdir, "word_vectors.npz"))
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  return train_fixture(str(tmp_path_factory.mktemp("workdir")))
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+  frames, truth = _test_video()
+  path = str(tmp_path_factory.mktemp("video") / "square.mp4")
+  video_io.write_mp4(path, frames, fps=12)
+  return path, truth
+
+
+@pytest.fixture(scope="module")
+def prediction(workdir, video, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("pred") / "out")
+  argv = ["--video", video[0], "--checkpoint", workdir, "--out", out, "--gif",
+          "--explain", "0", "8", "--quiet"]
+  for s in SENTENCES:
+    argv += ["--text", s]
+  assert predict.main(argv) == 0
+  return out
+
+
+def _iou(a, b):
+  return (a & b).sum() / max(1, (a | b).sum())
+
+
+def test_cli_segments_a_generated_video(prediction, video):
+  out, truth = prediction, video[1]
+  summary = json.load(open(os.path.join(out, "predict.json")))
+  assert summary["frames"] == T and (summary["height"], summary["width"]) == (H, W)
+  assert summary["fps"] == 12.0
+  folders = [s["folder"] for s in summary["sentences"]]
+  assert folders == ["0_the_red_square", "1_a_red_sqaure_moving_right"]
+  assert summary["sentences"][1]["unknown_words"] == ["sqaure"]
+  for folder in folders:
+    pngs = sorted(os.listdir(os.path.join(out, folder, "masks")))
+    assert pngs == [f"{t:05d}.png" for t in range(T)]
+    with np.load(os.path.join(out, folder, "masks.npz")) as z:
+      masks = z["masks"]
+      assert masks.shape == (T, H, W) and masks.dtype == bool
+      assert z["probs"].shape == (T, 64, 64)
+    for t in (0, T - 1):
+      img = Image.open(os.path.join(out, folder, "masks", pngs[t]))
+      assert img.size == (W, H) and img.mode == "L"
+      np.testing.assert_array_equal(np.asarray(img) > 127, masks[t])
+  with np.load(os.path.join(out, folders[0], "masks.npz")) as z:
+    ious = [_iou(m, g) for m, g in zip(z["masks"], truth)]
+  print(f"\nIoU per frame of 'the red square': {np.round(ious, 3).tolist()}, "
+        f"mean {np.mean(ious):.3f} (threshold {IOU_THRESHOLD})")
+  assert np.mean(ious) >= IOU_THRESHOLD, ious
+
+
+def test_overlay_video_and_gif_decode(prediction, video):
+  frames = video_io.decode_mp4(os.path.join(prediction, "overlay.mp4"))
+  scale = predict.overlay_scale(H, W)
+  assert frames.shape[0] == T
+  assert frames.shape[2] == W * scale and frames.shape[1] > H * scale  # legend below
+  with Image.open(os.path.join(prediction, "overlay.gif")) as gif:
+    assert gif.n_frames == T
+  # Frame 8 decodes to what was drawn: both sentences' masks in their colours.
+  masks = []
+  for folder in ("0_the_red_square", "1_a_red_sqaure_moving_right"):
+    with np.load(os.path.join(prediction, folder, "masks.npz")) as z:
+      masks.append(z["masks"][8])
+  drawn = predict.draw_overlay(video_io.decode_mp4(video[0])[8], masks,
+                               predict.PALETTE[:2], SENTENCES, scale, f"8/{T - 1}")
+  assert drawn.shape == frames[8].shape
+  assert np.abs(drawn.astype(int) - frames[8]).mean() < 3.0
+
+
+def test_explain_pictures(prediction):
+  for folder in ("0_the_red_square", "1_a_red_sqaure_moving_right"):
+    names = sorted(os.listdir(os.path.join(prediction, folder, "explain")))
+    assert names == ["frame_00000_lasp.png", "frame_00000_words.png",
+                     "frame_00008_lasp.png", "frame_00008_words.png"]
+    for name in names:
+      with Image.open(os.path.join(prediction, folder, "explain", name)) as img:
+        img.load()
+        assert img.mode == "RGB" and img.width >= 300 and img.height >= 150
+  with Image.open(os.path.join(prediction, "0_the_red_square", "explain",
+                               "frame_00008_words.png")) as img:
+    # 4 CMAM+ rows (2 stages x 2 encoders), 1 + 3 word columns of 112-row cells.
+    assert img.height > 4 * 112 and img.width > 4 * 100
+
+
+def test_frame_folder_input_and_overwrite(prediction, workdir, video, tmp_path):
+  frames = video_io.decode_mp4(video[0])
+  folder = tmp_path / "frames"
+  folder.mkdir()
+  for t, f in enumerate(frames):  # Numbered without padding: natural sort needed.
+    Image.fromarray(f).save(folder / f"frame{t}.png")
+  with np.load(os.path.join(prediction, "0_the_red_square", "masks.npz")) as z:
+    before = z["probs"].astype(np.float32)
+  assert predict.main(["--video", str(folder), "--checkpoint", workdir, "--out",
+                       prediction, "--overwrite", "--text", SENTENCES[0], "--quiet"]) == 0
+  assert sorted(os.listdir(prediction)) == ["0_the_red_square", "overlay.mp4",
+                                            "predict.json"]
+  with np.load(os.path.join(prediction, "0_the_red_square", "masks.npz")) as z:
+    # Same pixels as the decoded video, so the same probabilities.
+    np.testing.assert_allclose(z["probs"].astype(np.float32), before, atol=2e-3)
+    assert z["masks"].shape == (T, H, W)
+
+
+def _error(capsys, argv):
+  status = predict.main(argv)
+  err = capsys.readouterr().err.strip().splitlines()
+  assert status == 2 and len(err) == 1 and err[0].startswith("error: "), err
+  return err[0]
+
+
+def test_user_errors_are_one_line(workdir, video, tmp_path, capsys):
+  base = ["--checkpoint", workdir, "--quiet"]
+  good = base + ["--video", video[0], "--text", "the red square"]
+  bad = tmp_path / "bad.mp4"
+  bad.write_text("not a video")
+  assert "unreadable video" in _error(
+      capsys, base + ["--video", str(bad), "--text", "a", "--out", str(tmp_path / "o")])
+  (tmp_path / "empty").mkdir()
+  assert "no frames" in _error(capsys, base + ["--video", str(tmp_path / "empty"),
+                                               "--text", "a", "--out", str(tmp_path / "o")])
+  line = _error(capsys, base + ["--video", video[0], "--text", "zebra on xylophones",
+                                "--out", str(tmp_path / "o")])
+  assert "unknown: zebra, on, xylophones" in line
+  line = _error(capsys, good + ["--out", str(tmp_path / "o"), "--config",
+                                os.path.join(ROOT, "configs", "synthetic.py:tiny")])
+  assert "another model config" in line and "leave out --config" in line
+  (tmp_path / "taken").mkdir()
+  (tmp_path / "taken" / "notes.txt").write_text("mine")
+  assert "pass --overwrite" in _error(capsys, good + ["--out", str(tmp_path / "taken")])
+  assert "refusing to delete" in _error(
+      capsys, good + ["--out", str(tmp_path / "taken"), "--overwrite"])
+  assert (tmp_path / "taken" / "notes.txt").exists()
+  assert "does not exist" in _error(capsys, ["--checkpoint", str(tmp_path / "nope"),
+                                             "--video", video[0], "--text", "a", "--out",
+                                             str(tmp_path / "o")])
+  assert not (tmp_path / "o").exists()
+
+
+def test_command_line_entry_point(video, tmp_path):
+  (tmp_path / "out").mkdir()
+  (tmp_path / "out" / "x").write_text("")
+  proc = subprocess.run(
+      [sys.executable, "-m", "rvs_jax.predict", "--video", video[0], "--text", "a",
+       "--checkpoint", str(tmp_path), "--out", str(tmp_path / "out")],
+      capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      f"error: output folder {tmp_path / 'out'} exists; pass --overwrite to replace it"]
+
+
+def test_read_config_best_then_latest_and_converted(tmp_path):
+  def save(which, step, image_size):
+    ckpts = checkpointing.Checkpoints(str(tmp_path / "w"), async_save=False)
+    config = _config()
+    config.data.image_size = image_size
+    ckpts.save(step, {"x": np.zeros(2, np.float32)},
+               {"config": json.loads(config.to_json_best_effort())},
+               metrics={"mIoU": 0.5} if which == "best" else None, best=which == "best")
+    ckpts.close()
+
+  save("latest", 4, 96)
+  config = checkpoint_config.read_config(str(tmp_path / "w"))
+  assert config.data.image_size == 96 and tuple(config.model.cmam_stages) == (1, 5)
+  save("best", 2, 128)
+  assert checkpoint_config.read_config(str(tmp_path / "w")).data.image_size == 128
+  converted = tmp_path / "c"
+  converted.mkdir()
+  (converted / "conversion.json").write_text(json.dumps(
+      {"kind": "cstm", "model_config": _config().model.to_dict(), "config": ""}))
+  config = checkpoint_config.read_config(str(converted))
+  assert config.model.decoder_dim == 16
+  assert checkpoint_config.InputConstants.from_config(config).image_size == 320
+  with pytest.raises(checkpoint_config.CheckpointError, match="neither a training"):
+    checkpoint_config.read_config(str(tmp_path))
