@@ -230,3 +230,14 @@ def test_dataset_configs_build_their_model(name):
   video, words, mask = _inputs(size=config.data.image_size)
   variables = jax.eval_shape(model.init, jax.random.key(0), video, words, mask)
   assert "decoder" in variables["params"]
+
+
+def test_bfloat16_compute_stays_close_to_float32(tiny):
+  model, variables, forward, inputs = tiny
+  cfg = model.config.__class__(**{**model.config.__dict__, "dtype": "bfloat16"})
+  low = jax.jit(models.RVSModel(cfg).apply)(variables, *inputs)["logits"][-1]
+  ref = forward(variables, *inputs)["logits"][-1]
+  assert low.dtype == jnp.float32  # maps are returned in float32 whatever the compute
+  scale = float(jnp.abs(ref).max())
+  assert float(jnp.abs(low - ref).max()) < 0.05 * scale
+  assert float(jnp.abs(low - ref).max()) > 0.0  # it really computed in bfloat16
