@@ -8,9 +8,10 @@
   (`rvs_jax.models.cmam`); the caption of each cell is that weight, exactly as the
   module used it. The heat map applies the same normalisation and softmax to each
   pixel's own term `<key(p), query_n>`, so it shows where in the frame each word's
-  weight comes from (values are probabilities over the words at that pixel, drawn on a
-  fixed 0..1 scale). 3-D (temporal encoder) features show their middle time slice, the
-  one the decoder uses.
+  weight comes from (values are probabilities over the words at that pixel, the
+  colour scale stretched per row, i.e. per module, whose range the row label gives).
+  3-D (temporal encoder) features show their middle time slice, the one the decoder
+  uses.
 * `frame_<t>_lasp.png` (Fig. 6): one row per LASP step: the frame with the predicted
   mask, the relevance map A of the deeper stage, and the 64 foreground and 64
   background positions sampled by adaptive max-pooling of A and 1 - A (several samples
@@ -91,7 +92,7 @@ def make_explain_fn(model) -> Callable:
     out, state = model.apply(variables, video, words, word_mask, train=False,
                              all_maps=False, mutable=["intermediates"],
                              capture_intermediates=_capture)
-    inter = state["intermediates"]
+    inter = state.get("intermediates", {})  # Empty without CMAM and LASP.
     result: dict[str, Any] = {"probs": jax.nn.sigmoid(out["logits"][-1]), "cmam": {},
                               "lasp": {}}
     for name, sub in inter.items():
@@ -210,13 +211,19 @@ def words_picture(frame: np.ndarray, tokens: Sequence[str], cmam: dict[str, Any]
   rows = []
   for name in order:
     weights, maps = np.asarray(cmam[name]["weights"]), np.asarray(cmam[name]["maps"])
-    row = [_labelled(base, [_module_label(name, maps.shape[1:]), "word weight:"])]
+    maps = maps[:len(tokens)]
+    # Each row is stretched to its own range: with N words the maps sit near 1 / N, and
+    # what the figure is for is the comparison of the words of one stage.
+    lo, hi = float(maps.min()), float(maps.max())
+    stretched = (maps - lo) / (hi - lo) if hi - lo > 1e-4 else np.full_like(maps, 0.5)
+    row = [_labelled(base, [_module_label(name, maps.shape[1:]),
+                            f"heat {lo:.2f} .. {hi:.2f}"])]
     for n, token in enumerate(tokens):
-      row.append(_labelled(heat_overlay(base, maps[n]),
+      row.append(_labelled(heat_overlay(base, stretched[n]),
                            [repr(token) if not token.strip() else token,
-                            f"{weights[n]:.2f}"]))
+                            f"weight {weights[n]:.2f}"]))
     rows.append(row)
-  return _rows(rows, title + "   (heat: per-pixel word attention, 0..1)")
+  return _rows(rows, title + "   (per-pixel word attention; caption: the word's weight)")
 
 
 def _points(frame: np.ndarray, flat_idx: np.ndarray, map_hw: tuple[int, int],
@@ -270,7 +277,7 @@ def lasp_picture(frame: np.ndarray, mask: np.ndarray, colour: tuple[int, int, in
     # Stretched to its own range (the caption gives it): A is a sigmoid whose level
     # varies between models and sentences, and it is the ranking that LASP samples.
     # Nearest upsampling shows the stage's grid, on which the samples lie.
-    stretched = (rel - lo) / max(hi - lo, 1e-6)
+    stretched = ((rel - lo) / (hi - lo) if hi - lo > 1e-4 else np.full_like(rel, 0.5))
     row = [_labelled(with_mask, [f"LASP {deep}->{shallow}", "prediction"]),
            _labelled(heat_overlay(base, stretched, resample=Image.NEAREST),
                      [f"relevance A of stage {deep} ({rel.shape[0]}x{rel.shape[1]})",

@@ -24,6 +24,7 @@ Output (DIR = --out, refused if it exists and is not empty, unless `--overwrite`
 
   DIR/predict.json                     what was run and what was written
   DIR/overlay.mp4 (overlay.gif, --gif) every sentence's mask in its own colour, legend
+  DIR/overlay.png                      the middle frame of the overlay, as a picture
   DIR/<k>_<words>/masks/<t:05d>.png    0/255 mask at the frame's resolution
   DIR/<k>_<words>/masks.npz            masks bool (T, H, W), probs float16 (T, S, S)
   DIR/<k>_<words>/explain/frame_<t:05d>_{words,lasp}.png   with --explain (`explain`)
@@ -481,7 +482,9 @@ def _run(args: argparse.Namespace) -> int:
   from rvs_jax.data import video_io  # pylint: disable=g-import-not-at-top
   video_io.write_mp4(os.path.join(out, "overlay.mp4"), np.stack(overlays),
                      fps=max(1, int(round(video.fps))))
-  files = ["overlay.mp4"]
+  # A still of the middle frame, for a quick look without a video player.
+  Image.fromarray(overlays[t_count // 2]).save(os.path.join(out, "overlay.png"))
+  files = ["overlay.mp4", "overlay.png"]
   if args.gif:
     write_gif(os.path.join(out, "overlay.gif"), overlays, video.fps)
     files.append("overlay.gif")
@@ -526,6 +529,9 @@ def _write_explanations(segmenter: Segmenter, small: np.ndarray, frames: np.ndar
         path = os.path.join(folder, f"frame_{t:05d}_{kind}.png")
         picture.save(path)
         written.append(os.path.relpath(path, out))
+  if not written:
+    print("note: this model has neither CMAM(+) nor LASP; --explain has nothing to draw",
+          file=sys.stderr)
   return written
 
 

@@ -181,6 +181,8 @@ def test_overlay_video_and_gif_decode(prediction, video):
   assert frames.shape[2] == W * scale and frames.shape[1] > H * scale  # legend below
   with Image.open(os.path.join(prediction, "overlay.gif")) as gif:
     assert gif.n_frames == T
+  with Image.open(os.path.join(prediction, "overlay.png")) as still:
+    assert still.size == (frames.shape[2], frames.shape[1])
   # Frame 8 decodes to what was drawn: both sentences' masks in their colours.
   masks = []
   for folder in ("0_the_red_square", "1_a_red_sqaure_moving_right"):
@@ -218,7 +220,7 @@ def test_frame_folder_input_and_overwrite(prediction, workdir, video, tmp_path):
   assert predict.main(["--video", str(folder), "--checkpoint", workdir, "--out",
                        prediction, "--overwrite", "--text", SENTENCES[0], "--quiet"]) == 0
   assert sorted(os.listdir(prediction)) == ["0_the_red_square", "overlay.mp4",
-                                            "predict.json"]
+                                            "overlay.png", "predict.json"]
   with np.load(os.path.join(prediction, "0_the_red_square", "masks.npz")) as z:
     # Same pixels as the decoded video, so the same probabilities.
     np.testing.assert_allclose(z["probs"].astype(np.float32), before, atol=2e-3)

@@ -1,0 +1,301 @@
+"""A portable model: serialized StableHLO that runs without rvs_jax's model code.
+
+    python -m rvs_jax.export --checkpoint workdir --out model.stablehlo \
+        [--platforms cpu,cuda] [--config configs/x.py:args] [--word-vectors FILE] [--overwrite]
+
+writes three files next to each other (STEM = --out without `.stablehlo`):
+
+  STEM.stablehlo   `jax.export` of `logits = f(video, words, word_mask)` with the
+                   checkpoint's weights baked in as constants and a symbolic batch size:
+                     video      float32 (b, T, S, S, 3)  RGB in [0, 1], frame t at T // 2
+                     words      float32 (b, N, 300)      word vectors (0 for pads/unknown)
+                     word_mask  bool    (b, N)           True for real tokens
+                     logits     float32 (b, S, S)        the final response map
+                   (the input normalisation is inside the model);
+  STEM.json        the preprocessing constants (S, T, clip stride, N, threshold), how to
+                   apply them, the model config and where it came from;
+  STEM.vocab.npz   the vocabulary: `words` (V,) and `vectors` (V, 300).
+
+Loading needs only JAX and NumPy (Pillow for `preprocess` / `segment`): `load(path)`
+uses `jax.export.deserialize`, and the tokenizer, clip rule and frame resize are
+re-implemented below from the constants. This file imports nothing from rvs_jax at
+module level, so it can be copied next to an artifact and used alone (importing it as
+`rvs_jax.export` also imports the package, whose `__init__` loads the model code):
+
+    m = load("model.stablehlo")
+    masks = m.segment(frames, "the red square")   # uint8 (T, H, W, 3) -> bool (T, H, W)
+
+Serialized artifacts follow JAX's export compatibility guarantees (a newer jaxlib runs
+an older artifact for at least six months of releases); they are platform-specific
+(`--platforms`, default the CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+from typing import Sequence
+
+import jax
+from jax import export as jax_export
+import numpy as np
+
+FORMAT = "rvs_jax.export/1"
+SUFFIX = ".stablehlo"
+# CSTM's tokenizer (rvs_jax.text): split keeping delimiter runs, lower-case.
+_SPLIT = re.compile(r"(\W+)")
+
+
+class ExportError(ValueError):
+  """A user error of the export CLI or the loader; the message is one line."""
+
+
+def artifact_paths(out: str) -> dict[str, str]:
+  """`{"model", "json", "vocab"}` file paths for an `--out` path."""
+  stem = out[:-len(SUFFIX)] if out.endswith(SUFFIX) else out
+  return {"model": stem + SUFFIX, "json": stem + ".json", "vocab": stem + ".vocab.npz"}
+
+
+# --------------------------------------------------------------------------------------
+# Loading (no rvs_jax imports below this line until `export_checkpoint`).
+# --------------------------------------------------------------------------------------
+
+
+class ExportedModel:
+  """A deserialized artifact with the preprocessing it needs.
+
+  Attributes:
+    constants: `image_size`, `num_frames`, `clip_stride`, `max_words`, `word_dim`,
+      `threshold` (from STEM.json).
+    meta: the whole STEM.json.
+    words: the vocabulary (V,); `vectors`: float32 (V, word_dim).
+    exported: the `jax.export.Exported`.
+  """
+
+  def __init__(self, exported, meta: dict, words: Sequence[str], vectors: np.ndarray):
+    self.exported = exported
+    self.meta = meta
+    self.constants = meta["constants"]
+    self.words = list(words)
+    self.vectors = np.asarray(vectors, np.float32)
+    self._index = {w: i for i, w in enumerate(self.words)}
+    self._call = jax.jit(exported.call)
+
+  def logits(self, video: np.ndarray, words: np.ndarray, word_mask: np.ndarray
+             ) -> np.ndarray:
+    """The artifact itself: float32 `(b, S, S)` logits (see the module docstring)."""
+    return np.asarray(self._call(np.asarray(video, np.float32),
+                                 np.asarray(words, np.float32),
+                                 np.asarray(word_mask, bool)))
+
+  def tokenize(self, sentence: str) -> list[str]:
+    """CSTM's tokens (`rvs_jax.text.split_words`, truncated to `max_words`)."""
+    tokens = [w.lower() for w in _SPLIT.split(sentence.strip()) if w and w != " "]
+    if tokens and tokens[-1] == ".":
+      tokens = tokens[:-1]
+    if not tokens:
+      raise ExportError(f"sentence has no tokens: {sentence!r}")
+    return tokens[:self.constants["max_words"]]
+
+  def encode(self, sentence: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`(vectors (N, E), mask (N,), unknown words)`; no known word is an error."""
+    n, dim = self.constants["max_words"], self.constants["word_dim"]
+    tokens = self.tokenize(sentence)
+    vectors = np.zeros((n, dim), np.float32)
+    mask = np.zeros((n,), bool)
+    mask[:len(tokens)] = True
+    unknown = []
+    for i, token in enumerate(tokens):
+      if token in self._index:
+        vectors[i] = self.vectors[self._index[token]]
+      else:
+        unknown.append(token)
+    if len(unknown) == len(tokens):
+      raise ExportError(f"no word of {sentence!r} is in the vocabulary (unknown: "
+                        f"{', '.join(unknown)})")
+    return vectors, mask, unknown
+
+  def preprocess(self, frames: np.ndarray) -> np.ndarray:
+    """uint8 `(T, H, W, 3)` -> uint8 `(T, S, S, 3)`: PIL bilinear, as torchvision Resize."""
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    s = self.constants["image_size"]
+    return np.stack([f if f.shape[:2] == (s, s) else
+                     np.asarray(Image.fromarray(f).resize((s, s), Image.BILINEAR))
+                     for f in np.asarray(frames, np.uint8)])
+
+  def clip_indices(self, target: int, num_frames: int) -> np.ndarray:
+    """The clip of frame `target`: T frames at the stride around it, clamped."""
+    c = self.constants
+    offsets = c["clip_stride"] * (np.arange(c["num_frames"]) - c["num_frames"] // 2)
+    return np.clip(target + offsets, 0, num_frames - 1)
+
+  def segment(self, frames: np.ndarray, sentence: str, threshold: float | None = None,
+              batch_size: int = 8) -> np.ndarray:
+    """Masks of every frame of a video for one sentence.
+
+    Args:
+      frames: uint8 `(T, H, W, 3)` RGB.
+      sentence: the referring expression.
+      threshold: probability threshold (default: the artifact's, 0.5).
+      batch_size: clips per call (the last batch is padded: one compilation).
+
+    Returns:
+      bool `(T, H, W)`: probabilities resized to the frame (bilinear), > threshold.
+    """
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    threshold = self.constants["threshold"] if threshold is None else threshold
+    frames = np.asarray(frames, np.uint8)
+    t_count, h, w = frames.shape[:3]
+    small = self.preprocess(frames)
+    vectors, mask, _ = self.encode(sentence)
+    masks = np.empty((t_count, h, w), bool)
+    for start in range(0, t_count, batch_size):
+      targets = list(range(start, min(start + batch_size, t_count)))
+      padded = targets + [targets[-1]] * (batch_size - len(targets))
+      video = np.stack([small[self.clip_indices(t, t_count)] for t in padded])
+      video = np.divide(video, np.float32(255), dtype=np.float32)
+      logits = self.logits(video, np.repeat(vectors[None], batch_size, 0),
+                           np.repeat(mask[None], batch_size, 0))
+      probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+      for t, p in zip(targets, probs):
+        big = Image.fromarray(p.astype(np.float32), "F").resize((w, h), Image.BILINEAR)
+        masks[t] = np.asarray(big) > threshold
+    return masks
+
+
+def load(path: str) -> ExportedModel:
+  """Loads an artifact written by `export_checkpoint` (any of its three paths' stem)."""
+  paths = artifact_paths(path[:-len(".json")] if path.endswith(".json") else path)
+  for key, file in paths.items():
+    if not os.path.isfile(file):
+      raise ExportError(f"exported model incomplete: {file} ({key}) not found")
+  with open(paths["json"], encoding="utf-8") as f:
+    meta = json.load(f)
+  if meta.get("format") != FORMAT:
+    raise ExportError(f"{paths['json']}: format {meta.get('format')!r}, expected {FORMAT}")
+  with open(paths["model"], "rb") as f:
+    exported = jax_export.deserialize(bytearray(f.read()))
+  with np.load(paths["vocab"], allow_pickle=False) as z:
+    words, vectors = [str(w) for w in z["words"]], z["vectors"]
+  return ExportedModel(exported, meta, words, vectors)
+
+
+# --------------------------------------------------------------------------------------
+# Exporting (needs rvs_jax).
+# --------------------------------------------------------------------------------------
+
+
+def export_checkpoint(checkpoint: str, out: str, config_spec: str | None = None,
+                      word_vectors_file: str | None = None,
+                      platforms: Sequence[str] = ("cpu",),
+                      overwrite: bool = False) -> dict[str, str]:
+  """Exports a checkpoint's model (see the module docstring).
+
+  Args:
+    checkpoint: a training workdir or converted checkpoint (`rvs_jax.checkpoint_config`).
+    out: the `.stablehlo` path (the `.json` and `.vocab.npz` go next to it).
+    config_spec: optional `configs/x.py[:args]` replacing the stored config.
+    word_vectors_file: optional `.npz` vocabulary replacing the checkpoint's.
+    platforms: `jax.export` platforms ("cpu", "cuda", "rocm", "tpu").
+    overwrite: replace existing files.
+
+  Returns:
+    The written paths (`artifact_paths`).
+  """
+  # pylint: disable=g-import-not-at-top
+  import dataclasses
+  import jax.numpy as jnp
+  from rvs_jax import checkpoint_config
+  # pylint: enable=g-import-not-at-top
+  paths = artifact_paths(out)
+  existing = [p for p in paths.values() if os.path.exists(p)]
+  if existing and not overwrite:
+    raise ExportError(f"{existing[0]} exists; pass --overwrite to replace it")
+  loaded = checkpoint_config.load(checkpoint, config_spec, word_vectors_file)
+  model, variables, c = loaded.model, loaded.variables, loaded.constants
+
+  def logits_fn(video, words, word_mask):
+    maps = model.apply(variables, video, words, word_mask, train=False, all_maps=False)
+    return maps["logits"][-1]                                  # (b, S, S)
+
+  b, = jax_export.symbolic_shape("b")
+  dim = loaded.vectors.dim
+  args = (jax.ShapeDtypeStruct((b, c.num_frames, c.image_size, c.image_size, 3),
+                               jnp.float32),
+          jax.ShapeDtypeStruct((b, c.max_words, dim), jnp.float32),
+          jax.ShapeDtypeStruct((b, c.max_words), jnp.bool_))
+  try:
+    exported = jax_export.export(jax.jit(logits_fn), platforms=tuple(platforms))(*args)
+  except (ValueError, NotImplementedError) as e:
+    raise ExportError(f"cannot export for platforms {list(platforms)}: "
+                      f"{str(e).splitlines()[0]}") from None
+  meta = {
+      "format": FORMAT,
+      "constants": dict(dataclasses.asdict(c), word_dim=dim, threshold=0.5),
+      "inputs": {
+          "video": [["b", c.num_frames, c.image_size, c.image_size, 3], "float32",
+                    "RGB in [0, 1]; the clip of frame t is frames t + clip_stride * "
+                    "(k - num_frames // 2), k = 0..num_frames-1, clamped to the video"],
+          "words": [["b", c.max_words, dim], "float32",
+                    "vectors from vocab.npz; zeros for pads and unknown words"],
+          "word_mask": [["b", c.max_words], "bool", "True for real tokens"]},
+      "output": [["b", c.image_size, c.image_size], "float32",
+                 "logits of the final response map of frame t; sigmoid > threshold "
+                 "after a bilinear resize of the probabilities to the frame's size"],
+      "preprocessing": {
+          "resize": "each uint8 RGB frame: PIL Image.resize((S, S), Image.BILINEAR) "
+                    "(torchvision Resize), then float32 / 255",
+          "normalisation": "inside the model",
+          "tokenizer": "CSTM: re.split(r'(\\W+)', s.strip()), keep lower-cased pieces "
+                       "other than '' and ' ', drop a final '.', keep max_words",
+      },
+      "platforms": list(platforms),
+      "model_config": loaded.config.model.to_dict(),
+      "checkpoint": os.path.abspath(checkpoint),
+      "jax_version": jax.__version__,
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"),
+  }
+  os.makedirs(os.path.dirname(os.path.abspath(paths["model"])), exist_ok=True)
+  with open(paths["model"], "wb") as f:
+    f.write(exported.serialize())
+  np.savez(paths["vocab"], words=np.asarray(loaded.vectors.words, dtype=str),
+           vectors=loaded.vectors.table[1:])
+  with open(paths["json"], "w", encoding="utf-8") as f:
+    json.dump(meta, f, indent=1, default=list)
+  return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """The CLI; user errors print one line and return 2."""
+  p = argparse.ArgumentParser(prog="python -m rvs_jax.export", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--checkpoint", required=True,
+                 help="training workdir or converted checkpoint")
+  p.add_argument("--out", required=True, help="the .stablehlo file to write")
+  p.add_argument("--config", help="configs/x.py[:args] replacing the stored config")
+  p.add_argument("--word-vectors", help=".npz table replacing the checkpoint's")
+  p.add_argument("--platforms", default="cpu",
+                 help="comma-separated jax.export platforms (default cpu)")
+  p.add_argument("--overwrite", action="store_true", help="replace existing files")
+  args = p.parse_args(argv)
+  from rvs_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
+  try:
+    paths = export_checkpoint(args.checkpoint, args.out, args.config, args.word_vectors,
+                              [s.strip() for s in args.platforms.split(",") if s.strip()],
+                              args.overwrite)
+  except (ExportError, checkpoint_config.CheckpointError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print("wrote " + ", ".join(paths.values()))
+  return 0
+
+
+if __name__ == "__main__":
+  from rvs_jax import platform as _platform  # pylint: disable=g-import-not-at-top
+  _platform.configure()
+  sys.exit(main())

@@ -1,0 +1,157 @@
+"""`python -m rvs_jax.export`: the StableHLO artifact reloads without the model code and
+matches the Python model's logits, for any batch size.
+
+The checkpoint is the tiny test model (CMAM+ in stages 1 and 5, LASP 5->4) at its random
+initialisation, with BatchNorm statistics randomised so that a wrong or missing
+collection in the artifact would show; training is not needed to compare two ways of
+running the same weights.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from configs import synthetic
+from rvs_jax import checkpointing, export, models, text, trainer
+from rvs_jax.data import pipeline
+from rvs_jax.data import synthetic as synthetic_data
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOCABULARY = ("the", "red", "square", "a", "blue", "circle", "'", "s", "moving", "left")
+SENTENCES = ("the red square", "a blue circle moving left", "the square's left")
+
+
+def _config():
+  config = synthetic.get_config("tiny")
+  config.model.cmam_stages = (1, 5)
+  config.model.lasp_pairs = ((5, 4),)
+  return config
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  """A workdir holding the randomly initialised model, its config and vocabulary."""
+  path = str(tmp_path_factory.mktemp("workdir"))
+  config = _config()
+  model = models.build_model(config.model)
+  args = (jax.random.key(0),) + trainer.dummy_inputs(config, 1)
+  variables = jax.jit(model.init).lower(*args).compile(
+      compiler_options={"xla_backend_optimization_level": 0})(*args)
+  rng = np.random.default_rng(1)
+
+  def randomise(path, x):
+    name = jax.tree_util.keystr(path)
+    if "var" in name:
+      return rng.uniform(0.5, 1.5, x.shape).astype(np.float32)
+    return rng.normal(0, 0.1, x.shape).astype(np.float32)
+
+  batch_stats = jax.tree_util.tree_map_with_path(randomise, variables["batch_stats"])
+  ckpts = checkpointing.Checkpoints(path, async_save=False)
+  ckpts.save(1, {"step": np.int32(1), "params": variables["params"],
+                 "batch_stats": batch_stats},
+             {"config": json.loads(config.to_json_best_effort())})
+  ckpts.close()
+  text.WordVectors(VOCABULARY, [synthetic_data.word_vector(w) for w in VOCABULARY]).save(
+      os.path.join(path, "word_vectors.npz"))
+  return path
+
+
+@pytest.fixture(scope="module")
+def artifact(workdir, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("export") / "model.stablehlo")
+  assert export.main(["--checkpoint", workdir, "--out", out]) == 0
+  return out
+
+
+def _inputs(vocab_model, batch):
+  rng = np.random.default_rng(2)
+  video = rng.random((batch, 8, 64, 64, 3), np.float32)
+  encoded = [vocab_model.encode(s) for s in SENTENCES[:batch]]
+  return (video, np.stack([e[0] for e in encoded]), np.stack([e[1] for e in encoded]))
+
+
+def test_files_and_constants(artifact):
+  paths = export.artifact_paths(artifact)
+  assert all(os.path.isfile(p) for p in paths.values())
+  meta = json.load(open(paths["json"]))
+  assert meta["constants"] == dict(image_size=64, num_frames=8, clip_stride=2,
+                                   max_words=20, word_dim=300, threshold=0.5)
+  assert meta["inputs"]["video"][0] == ["b", 8, 64, 64, 3]
+  assert meta["model_config"]["lasp_pairs"] == [[5, 4]]
+  with np.load(paths["vocab"]) as z:
+    assert list(z["words"]) == list(VOCABULARY) and z["vectors"].shape == (10, 300)
+
+
+def test_artifact_runs_without_model_code_and_matches_python(workdir, artifact, tmp_path):
+  loaded = export.load(artifact)     # In-process: only for the tokenizer here.
+  video, words, mask = _inputs(loaded, 3)
+  np.savez(tmp_path / "inputs.npz", video=video, words=words, mask=mask)
+  script = textwrap.dedent(f"""
+      import importlib.util, sys
+      import numpy as np
+      spec = importlib.util.spec_from_file_location(
+          "standalone_export", {os.path.join(ROOT, "rvs_jax", "export.py")!r})
+      module = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(module)
+      m = module.load({artifact!r})
+      z = np.load({str(tmp_path / "inputs.npz")!r})
+      three = m.logits(z["video"], z["words"], z["mask"])
+      one = m.logits(z["video"][:1], z["words"][:1], z["mask"][:1])
+      frames = np.zeros((5, 30, 40, 3), np.uint8)
+      masks = m.segment(frames, "the red square", batch_size=4)
+      loaded = sorted(k for k in sys.modules if k.split(".")[0] in ("rvs_jax", "flax"))
+      np.savez({str(tmp_path / "outputs.npz")!r}, three=three, one=one,
+               masks_shape=np.asarray(masks.shape), loaded=np.asarray(loaded, dtype=str))
+      """)
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or "")
+  proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                        cwd=str(tmp_path), env=env, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = np.load(tmp_path / "outputs.npz")
+  assert list(out["loaded"]) == []            # Neither rvs_jax nor flax was imported.
+  assert tuple(out["masks_shape"]) == (5, 30, 40)
+
+  config = _config()
+  model = models.build_model(config.model)
+  from rvs_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
+  variables = checkpoint_config.load(workdir).variables
+  python = jax.jit(lambda v, x, w, m: model.apply(v, x, w, m, train=False,
+                                                  all_maps=False)["logits"][-1])
+  want = np.asarray(python(variables, video, words, mask))
+  assert out["three"].shape == (3, 64, 64)
+  np.testing.assert_allclose(out["three"], want, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(out["one"], want[:1], rtol=1e-4, atol=1e-4)
+  assert np.std(want) > 1e-3  # The maps are not constant: the comparison means something.
+
+
+def test_loader_preprocessing_matches_rvs_jax(artifact):
+  m = export.load(artifact)
+  for s in ("The man's dog.", "a  red...square,   moving LEFT", "x" + " y" * 30):
+    want = text.tokenize(s, 20)
+    assert m.tokenize(s) == list(want.tokens[:int(want.mask.sum())])
+  vectors = text.WordVectors.load(export.artifact_paths(artifact)["vocab"])
+  got = m.encode("the square's blue zebra")
+  want = vectors.encode("the square's blue zebra", 20)
+  np.testing.assert_array_equal(got[0], want[0])
+  np.testing.assert_array_equal(got[1], want[1])
+  assert got[2] == want[2] == ["zebra"]
+  with pytest.raises(export.ExportError, match="unknown: zebra"):
+    m.encode("zebra")
+  frames = np.random.default_rng(3).integers(0, 256, (3, 30, 50, 3), dtype=np.uint8)
+  np.testing.assert_array_equal(m.preprocess(frames),
+                                pipeline.resize_frames_uint8(frames, 64, 64))
+  for t in (0, 3, 9):
+    np.testing.assert_array_equal(m.clip_indices(t, 10), pipeline.clip_indices(t, 10))
+
+
+def test_cli_refuses_to_overwrite(workdir, artifact, capsys):
+  assert export.main(["--checkpoint", workdir, "--out", artifact]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "exists; pass --overwrite" in err[0]
