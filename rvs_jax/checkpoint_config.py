@@ -219,7 +219,8 @@ def load(path: str, config_spec: str | None = None,
   # Imported here: reading a config or a vocabulary needs none of this.
   import jax  # pylint: disable=g-import-not-at-top
   from rvs_jax import convert, models, trainer  # pylint: disable=g-import-not-at-top
-  from rvs_jax.convert import converters, torch_layout  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from rvs_jax.convert import converters, torch_layout
 
   checkpoint_kind(path)
   config = load_config_file(config_spec) if config_spec else read_config(path)

@@ -228,7 +228,7 @@ def words_picture(frame: np.ndarray, tokens: Sequence[str], cmam: dict[str, Any]
 
 def _points(frame: np.ndarray, flat_idx: np.ndarray, map_hw: tuple[int, int],
             colour: tuple[int, int, int]) -> tuple[np.ndarray, int]:
-  """Sampled deep-map positions drawn as dots on a dimmed frame; returns (image, unique)."""
+  """Sampled deep-map positions as dots on a dimmed frame; returns (image, #unique)."""
   h, w = map_hw
   H, W = frame.shape[:2]  # pylint: disable=invalid-name
   img = Image.fromarray((frame.astype(np.float32) * 0.55).astype(np.uint8))

@@ -1,7 +1,8 @@
 """A portable model: serialized StableHLO that runs without rvs_jax's model code.
 
     python -m rvs_jax.export --checkpoint workdir --out model.stablehlo \
-        [--platforms cpu,cuda] [--config configs/x.py:args] [--word-vectors FILE] [--overwrite]
+        [--platforms cpu,cuda] [--config configs/x.py:args] [--word-vectors FILE] \
+        [--overwrite]
 
 writes three files next to each other (STEM = --out without `.stablehlo`):
 
@@ -120,7 +121,7 @@ class ExportedModel:
     return vectors, mask, unknown
 
   def preprocess(self, frames: np.ndarray) -> np.ndarray:
-    """uint8 `(T, H, W, 3)` -> uint8 `(T, S, S, 3)`: PIL bilinear, as torchvision Resize."""
+    """uint8 `(T, H, W, 3)` -> `(T, S, S, 3)`: PIL bilinear, as torchvision Resize."""
     from PIL import Image  # pylint: disable=g-import-not-at-top
     s = self.constants["image_size"]
     return np.stack([f if f.shape[:2] == (s, s) else
@@ -176,7 +177,8 @@ def load(path: str) -> ExportedModel:
   with open(paths["json"], encoding="utf-8") as f:
     meta = json.load(f)
   if meta.get("format") != FORMAT:
-    raise ExportError(f"{paths['json']}: format {meta.get('format')!r}, expected {FORMAT}")
+    raise ExportError(f"{paths['json']}: format {meta.get('format')!r}, expected "
+                      f"{FORMAT}")
   with open(paths["model"], "rb") as f:
     exported = jax_export.deserialize(bytearray(f.read()))
   with np.load(paths["vocab"], allow_pickle=False) as z:

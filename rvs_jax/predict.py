@@ -145,7 +145,8 @@ def read_sentences(texts: Sequence[str], texts_file: str | None) -> list[str]:
         lines = f.read().splitlines()
     except (OSError, UnicodeDecodeError) as e:
       raise PredictError(f"cannot read --texts {texts_file}: {e}") from None
-    sentences += [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")]
+    sentences += [l.strip() for l in lines
+                  if l.strip() and not l.lstrip().startswith("#")]
   if not sentences:
     raise PredictError("no sentence: give --text \"...\" (repeatable) or --texts FILE")
   return sentences
@@ -177,7 +178,7 @@ def encode_sentences(sentences: Sequence[str], vectors: text_lib.WordVectors,
 
 
 def check_output(out: str, overwrite: bool) -> None:
-  """Refuses an existing non-empty `out` unless --overwrite, and then only if it is ours."""
+  """Refuses an existing non-empty `out` unless --overwrite, and unless it is ours."""
   if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
     if not overwrite:
       raise PredictError(f"output folder {out} exists; pass --overwrite to replace it")
@@ -288,12 +289,12 @@ class Segmenter:
       out = jax.device_get(self._explain(self.variables,
                                          *self._batch(small, sentences, chunk)))
       for b in range(len(chunk)):
-        results.append(jax.tree.map(lambda x: np.asarray(x)[b], out))  # pylint: disable=cell-var-from-loop
+        results.append(jax.tree.map(lambda x, b=b: np.asarray(x)[b], out))
     return results
 
 
 def to_masks(probs: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:
-  """float `(T, S, S)` probabilities -> bool `(T, height, width)` masks (clean protocol)."""
+  """float `(T, S, S)` probabilities -> bool `(T, height, width)` (clean protocol)."""
   from rvs_jax import metrics  # pylint: disable=g-import-not-at-top
   return np.stack([metrics.binarize_clean(p, (height, width), threshold)[1]
                    for p in probs])
@@ -496,7 +497,8 @@ def _run(args: argparse.Namespace) -> int:
   summary = dict(
       video=os.path.abspath(video.source), frames=t_count, height=height, width=width,
       fps=video.fps, checkpoint=os.path.abspath(args.checkpoint),
-      config=args.config or "stored with the checkpoint", model=loaded.config.model.to_dict(),
+      config=args.config or "stored with the checkpoint",
+      model=loaded.config.model.to_dict(),
       input=dataclasses.asdict(constants), threshold=args.threshold,
       device=segmenter.device.platform, batch_size=args.batch_size,
       seconds=round(time.time() - t_start, 1), sentences=records, files=files)
