@@ -2,7 +2,7 @@
 
     python -m rvs_jax.predict --video clip.mp4 --text "the red square" \
         --text "a blue circle moving left" --checkpoint workdir --out prediction \
-        [--gif] [--explain [FRAME ...]] [--threshold 0.5] [--batch-size 8]
+        [--gif] [--explain [FRAME ...]] [--threshold 0.5] [--batch-size 8] [--fps 24]
 
 `--video` is a video file PyAV can decode (.mp4, .avi, .webm, ...) or a folder of frame
 images (sorted by name, numbers compared as numbers); sentences come from `--text`
@@ -398,6 +398,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--threshold", type=float, default=0.5,
                  help="probability above which a pixel is in the mask (default 0.5)")
   p.add_argument("--batch-size", type=int, default=8, help="clips per call (default 8)")
+  p.add_argument("--fps", type=float,
+                 help="frame rate of the overlay (default: the video's; 24 for folders)")
   p.add_argument("--gif", action="store_true", help="also write overlay.gif")
   p.add_argument("--explain", nargs="*", type=int, metavar="FRAME",
                  help="draw per-word CMAM attention and LASP sampling for these frames "
@@ -433,6 +435,10 @@ def _run(args: argparse.Namespace) -> int:
   check_output(out, args.overwrite)
   texts = read_sentences(args.text, args.texts)
   video = read_video(args.video)
+  if args.fps is not None:
+    if args.fps <= 0:
+      raise PredictError(f"--fps must be positive, got {args.fps}")
+    video.fps = args.fps
   frames = video.frames
   t_count, height, width = frames.shape[:3]
   explain_frames = None

@@ -221,13 +221,15 @@ def test_frame_folder_input_and_overwrite(prediction, workdir, video, tmp_path):
   with np.load(os.path.join(prediction, "0_the_red_square", "masks.npz")) as z:
     before = z["probs"].astype(np.float32)
   assert predict.main(["--video", str(folder), "--checkpoint", workdir, "--out",
-                       prediction, "--overwrite", "--text", SENTENCES[0], "--quiet"]) == 0
+                       prediction, "--overwrite", "--text", SENTENCES[0], "--quiet",
+                       "--fps", "6"]) == 0
   assert sorted(os.listdir(prediction)) == ["0_the_red_square", "overlay.mp4",
                                             "overlay.png", "predict.json"]
   with np.load(os.path.join(prediction, "0_the_red_square", "masks.npz")) as z:
     # Same pixels as the decoded video, so the same probabilities.
     np.testing.assert_allclose(z["probs"].astype(np.float32), before, atol=2e-3)
     assert z["masks"].shape == (T, H, W)
+  assert json.load(open(os.path.join(prediction, "predict.json")))["fps"] == 6.0
 
 
 def _error(capsys, argv):
