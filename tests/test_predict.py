@@ -232,6 +232,26 @@ def test_frame_folder_input_and_overwrite(prediction, workdir, video, tmp_path):
   assert json.load(open(os.path.join(prediction, "predict.json")))["fps"] == 6.0
 
 
+def test_converted_checkpoint_gives_the_same_probabilities(prediction, workdir, video,
+                                                           tmp_path):
+  from rvs_jax import convert  # pylint: disable=g-import-not-at-top
+  loaded = checkpoint_config.load(workdir)
+  # As `python -m rvs_jax.convert` writes it: the model section and the config file;
+  # the input size comes from that file (synthetic.py:tiny -> 64).
+  convert.save_converted(tmp_path / "converted", loaded.variables, {
+      "kind": "cstm", "model_config": loaded.config.model.to_dict(),
+      "config": os.path.join(ROOT, "configs", "synthetic.py:tiny")})
+  out = str(tmp_path / "out")
+  assert predict.main(["--video", video[0], "--checkpoint", str(tmp_path / "converted"),
+                       "--word-vectors", os.path.join(workdir, "word_vectors.npz"),
+                       "--out", out, "--text", SENTENCES[0], "--quiet"]) == 0
+  with np.load(os.path.join(out, "0_the_red_square", "masks.npz")) as z:
+    got = z["probs"]
+  with np.load(os.path.join(prediction, "0_the_red_square", "masks.npz")) as z:
+    np.testing.assert_allclose(got.astype(np.float32), z["probs"].astype(np.float32),
+                               atol=2e-3)
+
+
 def _error(capsys, argv):
   status = predict.main(argv)
   err = capsys.readouterr().err.strip().splitlines()
