@@ -6,4 +6,11 @@ Referring Video Segmentation" (TPAMI 2023) and its predecessor CSTM (CVPR 2021).
 
 __version__ = "0.1.0"
 
-from rvs_jax import models  # noqa: E402  pylint: disable=wrong-import-position
+
+def __getattr__(name):
+  # `rvs_jax.models` on first use, so light modules (e.g. the standalone loader in
+  # `rvs_jax.export`) can be imported without the model code.
+  if name == "models":
+    import importlib  # pylint: disable=g-import-not-at-top
+    return importlib.import_module("rvs_jax.models")
+  raise AttributeError(f"module 'rvs_jax' has no attribute {name!r}")
