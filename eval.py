@@ -33,15 +33,16 @@ def main(argv):
   sharding.maybe_initialize_distributed()
   # pylint: disable=g-import-not-at-top
   import jax
-  import numpy as np
   from rvs_jax import datasets, evaluator, models, trainer, video_evaluator, visualize
   # pylint: enable=g-import-not-at-top
   config, workdir = _CONFIG.value, _WORKDIR.value
   mesh = sharding.make_mesh()
   model = models.build_model(config.model)
-  target = jax.eval_shape(model.init, jax.random.key(0), *trainer.dummy_inputs(config, 1))
-  target = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), target)
-  variables = trainer.load_variables(_CHECKPOINT.value or workdir, target)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), *trainer.dummy_inputs(config, 1))
+  try:
+    variables = trainer.load_all_variables(_CHECKPOINT.value or workdir, shapes)
+  except (ValueError, FileNotFoundError) as e:  # Incomplete / mismatched / no checkpoint.
+    raise SystemExit(f"error: {e}") from None
   variables = jax.device_put(variables, sharding.replicated(mesh))
 
   if config.data.name in video_evaluator.BENCHMARKS:

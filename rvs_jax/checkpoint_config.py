@@ -25,7 +25,6 @@ import re
 from typing import Any
 
 import ml_collections
-import numpy as np
 
 from rvs_jax import text as text_lib
 
@@ -220,7 +219,7 @@ def load(path: str, config_spec: str | None = None,
   import jax  # pylint: disable=g-import-not-at-top
   from rvs_jax import convert, models, trainer  # pylint: disable=g-import-not-at-top
   # pylint: disable-next=g-import-not-at-top
-  from rvs_jax.convert import converters, torch_layout
+  from rvs_jax.convert import converters
 
   checkpoint_kind(path)
   config = load_config_file(config_spec) if config_spec else read_config(path)
@@ -235,20 +234,12 @@ def load(path: str, config_spec: str | None = None,
     raise CheckpointError(f"config of {path}: {str(e).splitlines()[0]}") from None
   dummy = ml_collections.ConfigDict(dict(data=dataclasses.asdict(constants)))
   shapes = jax.eval_shape(model.init, jax.random.key(0), *trainer.dummy_inputs(dummy, 1))
-  # NaN placeholders: a leaf the checkpoint does not fill stays NaN and is reported
-  # (merge_into only checks the leaves the checkpoint has).
-  target = jax.tree.map(lambda s: np.full(s.shape, np.nan, s.dtype), shapes)
   try:
-    variables = trainer.load_variables(path, target)
+    variables = trainer.load_all_variables(path, shapes)
   except convert.ConversionError as e:
     raise CheckpointError(_mismatch_line(path, str(e), bool(config_spec))) from None
+  except trainer.IncompleteCheckpoint as e:
+    raise CheckpointError(str(e) + (_HINT if config_spec else "")) from None
   except FileNotFoundError as e:
     raise CheckpointError(str(e).splitlines()[0]) from None
-  flat = torch_layout.flatten_tree(variables)
-  unfilled = ["/".join(p) for p, v in flat.items() if np.isnan(np.asarray(v)).any()]
-  if unfilled:
-    raise CheckpointError(
-        f"checkpoint {path} was written for another model config (or is partial): "
-        f"{len(unfilled)} of the model's {len(flat)} variables are not in it (e.g. "
-        f"{unfilled[0]})" + (_HINT if config_spec else ""))
   return Loaded(config, model, variables, constants, vectors, path)

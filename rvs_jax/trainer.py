@@ -148,6 +148,32 @@ def load_variables(path: str, target: dict) -> dict:
                           "checkpoint")
 
 
+class IncompleteCheckpoint(ValueError):
+  """A checkpoint lacks variables the model needs (another config, or a partial file)."""
+
+
+def load_all_variables(path: str, shapes) -> dict:
+  """`load_variables` for a model that must be filled completely (eval, predict).
+
+  Leaves start as NaN placeholders, so a variable the checkpoint does not hold cannot
+  pass silently as a zero or a fresh init (`merge_into` only checks the leaves the
+  checkpoint has).
+
+  Raises:
+    IncompleteCheckpoint naming the count and one missing variable.
+  """
+  target = jax.tree.map(lambda s: np.full(s.shape, np.nan, s.dtype), shapes)
+  variables = load_variables(path, target)
+  flat = convert.torch_layout.flatten_tree(variables)
+  unfilled = ["/".join(p) for p, v in flat.items() if np.isnan(np.asarray(v)).any()]
+  if unfilled:
+    raise IncompleteCheckpoint(
+        f"checkpoint {path} was written for another model config (or is partial): "
+        f"{len(unfilled)} of the model's {len(flat)} variables are not in it (e.g. "
+        f"{unfilled[0]})")
+  return variables
+
+
 class _Logger:
   """JSONL always; TensorBoard when TensorFlow is importable; host 0 only."""
 
