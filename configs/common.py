@@ -22,7 +22,7 @@ LSTC = dict(
     decoder_dim=256, stage_fusion="sum", language_fusion="none",
     lasp_pairs=((5, 4), (4, 3), (3, 2)), lasp_pool_size=8,
     lasp_index_transform="top_left", lasp_fg_only=False,
-    dtype="float32",
+    dtype="float32", remat=False,
 )
 
 # The CVPR'21 released model: CMAM (no language update), no LASP, GRU 512 without
