@@ -21,7 +21,7 @@ LSTC = dict(
     language_update_heads=1, language_update_layer_norm=False,
     decoder_dim=256, stage_fusion="sum", language_fusion="none",
     lasp_pairs=((5, 4), (4, 3), (3, 2)), lasp_pool_size=8,
-    lasp_index_transform="top_left", lasp_fg_only=False,
+    lasp_index_transform="top_left", lasp_fg_only=False, lasp_scale_relevance=True,
     dtype="float32", remat=False,
 )
 

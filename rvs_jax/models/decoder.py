@@ -51,7 +51,8 @@ class Decoder(nn.Module):
     language_fusion: 'multiply' multiplies each stage feature by a projection of the
       sentence (the ablation baselines without CMAM have no other language path).
     lasp_pairs: (deep, shallow) stage pairs, applied in the given (top-down) order.
-    lasp_pool_size, lasp_index_transform, lasp_fg_only: see `lasp.LASP`.
+    lasp_pool_size, lasp_index_transform, lasp_fg_only, lasp_scale_relevance: see
+      `lasp.LASP`.
     freeze_bn: always use BN running statistics.
   """
   dim: int = 256
@@ -61,6 +62,7 @@ class Decoder(nn.Module):
   lasp_pool_size: int = 8
   lasp_index_transform: str = "top_left"
   lasp_fg_only: bool = False
+  lasp_scale_relevance: bool = True
   freeze_bn: bool = False
   dtype: jnp.dtype | None = None
 
@@ -110,7 +112,8 @@ class Decoder(nn.Module):
         self.sow("intermediates", f"pre_lasp_{shallow}", stages[shallow])
         stages[shallow] = lasp.LASP(
             self.lasp_pool_size, self.lasp_index_transform, self.lasp_fg_only,
-            self.freeze_bn, self.dtype, name=f"lasp_{deep}_{shallow}")(
+            self.lasp_scale_relevance, self.freeze_bn, self.dtype,
+            name=f"lasp_{deep}_{shallow}")(
                 stages[deep], stages[shallow], lang, train)
         self.sow("intermediates", f"post_lasp_{shallow}", stages[shallow])
 

@@ -23,7 +23,8 @@ scatter's result does not depend on which write wins.
 Our choices where the paper is silent (each a documented default): the soft mask's
 upsampling is bilinear with align_corners=True like the rest of the decoder; the
 foreground and background attentions have separate projections; with `fg_only` the
-background copy is `D^{i-1}` itself, so the fusion layer keeps its shape.
+background copy is `D^{i-1}` itself, so the fusion layer keeps its shape; the relevance
+logits are divided by sqrt(C) (`scale_relevance`, see `LASP`).
 """
 
 from __future__ import annotations
@@ -114,11 +115,16 @@ class LASP(nn.Module):
     pool_size: the adaptive max-pool grid (8 -> 64 sampled points).
     index_transform: 'top_left' or 'all4' children at the shallower stage.
     fg_only: skip the background branch (ablation).
+    scale_relevance: divide the relevance logits by sqrt(C) (scaled dot product). Eq. 8
+      has no scale; without it the logits of 256-channel features saturate the sigmoid
+      (A = 1 everywhere, no foreground/background contrast, no gradient), which we saw
+      in trained tiny models. False gives eq. 8 verbatim.
     freeze_bn: always use BN running statistics in the fusion layer.
   """
   pool_size: int = 8
   index_transform: str = "top_left"
   fg_only: bool = False
+  scale_relevance: bool = True
   freeze_bn: bool = False
   dtype: jnp.dtype | None = None
 
@@ -131,7 +137,10 @@ class LASP(nn.Module):
       raise ValueError(f"LASP needs a 2x shallower stage: {deep.shape} -> {shallow.shape}")
     lang = layers.Dense(c, dtype=self.dtype, name="w8_sentence")(sentence)  # (B, C)
     vis = layers.Dense(c, dtype=self.dtype, name="w9_visual")(deep)         # (B, h, w, C)
-    relevance = jax.nn.sigmoid(jnp.einsum("bc,bhwc->bhw", lang, vis))       # (B, h, w)
+    logits = jnp.einsum("bc,bhwc->bhw", lang, vis)                          # (B, h, w)
+    if self.scale_relevance:
+      logits = logits / np.sqrt(c)
+    relevance = jax.nn.sigmoid(logits)
     self.sow("intermediates", "relevance", relevance)
 
     def propagate(score, sign, name):

@@ -69,6 +69,7 @@ class ModelConfig:
   lasp_pool_size: int = 8
   lasp_index_transform: str = "top_left"
   lasp_fg_only: bool = False
+  lasp_scale_relevance: bool = True  # 1/sqrt(C) in eq. 8 (see lasp.LASP).
   # Compute.
   dtype: str = "float32"            # Compute dtype ('bfloat16' halves activations).
   remat: bool = False               # Recompute encoder stages in the backward pass.
@@ -184,7 +185,8 @@ class RVSModel(nn.Module):
     logits = decoder.Decoder(
         cfg.decoder_dim, cfg.stage_fusion, cfg.language_fusion,
         tuple(tuple(p) for p in cfg.lasp_pairs), cfg.lasp_pool_size,
-        cfg.lasp_index_transform, cfg.lasp_fg_only, False, dtype, name="decoder")(
+        cfg.lasp_index_transform, cfg.lasp_fg_only, cfg.lasp_scale_relevance, False, dtype,
+        name="decoder")(
             feats.get("s"), feats.get("t"), sentence, train, all_maps)
     return {"logits": tuple(l.astype(jnp.float32) for l in logits)}
 
