@@ -48,9 +48,13 @@ def predict_batches(predict_fn, variables, pipe, mesh):
   Every host receives the whole global batch (`process_allgather`), so scoring needs no
   further communication; padding rows (index -1) are dropped.
   """
+  compiled = None
   for batch in pipe.iterate():
     g = sharding.global_batch(mesh, {k: batch[k] for k in MODEL_KEYS + ("index",)})
-    probs = predict_fn(variables, g["video"], g["words"], g["word_mask"])
+    args = (variables, g["video"], g["words"], g["word_mask"])
+    if compiled is None:  # All processes reach the first gather together.
+      compiled = sharding.compile_together(predict_fn, "predict", *args)
+    probs = compiled(*args)
     probs, index = multihost_utils.process_allgather((probs, g["index"]), tiled=True)
     keep = np.asarray(index) >= 0
     yield np.asarray(index)[keep], np.asarray(probs)[keep]

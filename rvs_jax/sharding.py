@@ -51,3 +51,26 @@ def global_batch(mesh: Mesh, local: dict[str, np.ndarray]) -> dict[str, jax.Arra
   """This host's slice of a batch -> global arrays sharded over `data`."""
   sharding = batch_sharded(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
+
+
+def barrier(name: str, timeout_s: int = 3600) -> None:
+  """Waits until every process reaches `name` (no-op with one process).
+
+  Uses the coordination service, not a device collective: XLA-CPU's Gloo collectives
+  give up after ~30 s when processes arrive apart (e.g. one finished compiling a step
+  much later), while compile times of the same program easily differ by more under load.
+  """
+  if jax.process_count() == 1:
+    return
+  from jax._src import distributed  # pylint: disable=g-import-not-at-top
+  distributed.global_state.client.wait_at_barrier(name, timeout_s * 1000)
+
+
+def compile_together(jitted, name: str, *args):
+  """AOT-compiles `jitted` for `args`, then waits for every process (see `barrier`).
+
+  A plain (not jitted) function is returned as it is, after the barrier.
+  """
+  compiled = jitted.lower(*args).compile() if hasattr(jitted, "lower") else jitted
+  barrier(name)
+  return compiled

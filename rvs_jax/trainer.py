@@ -256,13 +256,15 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   it = pipe.iterate(position)
   meta_config = json.loads(config.to_json_best_effort())
   last_saved = ckpts.latest_step()
-  best_miou, t0, clips = None, time.time(), 0
+  best_miou, t0, clips, compiled_step = None, time.time(), 0, None
   summary: dict[str, Any] = {}
   try:
     while step < total_steps:
       batch = next(it)
-      state, metrics = train_step(
-          state, sharding.global_batch(mesh, {k: batch[k] for k in TRAIN_KEYS}))
+      gbatch = sharding.global_batch(mesh, {k: batch[k] for k in TRAIN_KEYS})
+      if compiled_step is None:  # All processes start the first (collective) step together.
+        compiled_step = sharding.compile_together(train_step, "train_step", state, gbatch)
+      state, metrics = compiled_step(state, gbatch)
       step += 1
       clips += tc.batch_size
       loss = float(metrics["loss"])
