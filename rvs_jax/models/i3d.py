@@ -156,11 +156,7 @@ class I3D(nn.Module):
 
   def __call__(self, x: jax.Array, train: bool = False) -> list[jax.Array]:
     """All five stage outputs for a `(B, T, H, W, 3)` clip, finest first."""
-    feats = []
-    for i in range(1, 6):
-      x = self.stage(i, x, train)
-      feats.append(x)
-    return feats
+    return layers.run_stages(self.stage, x, train)
 
   def classify(self, mixed_5c: jax.Array) -> jax.Array:
     """Kinetics logits from the Mixed_5c feature, as TF-Hub's I3D computes them.

@@ -295,8 +295,17 @@ class ConvBN(nn.Module):
     return nn.relu(x) if self.relu else x
 
 
+def run_stages(stage, x: jax.Array, train: bool, num_stages: int = 5) -> list[jax.Array]:
+  """Outputs of `stage(1..num_stages)` chained on `x`, finest first (an encoder alone)."""
+  feats = []
+  for i in range(1, num_stages + 1):
+    x = stage(i, x, train)
+    feats.append(x)
+  return feats
+
+
 __all__ = [
     "Conv3D", "ConvBN", "Dense", "batch_norm", "conv2d", "max_pool", "port_same_pads",
-    "resize_align_corners", "symmetric_pads", "tf_same_pads", "torch_bias_init",
+    "resize_align_corners", "run_stages", "symmetric_pads", "tf_same_pads", "torch_bias_init",
     "torch_kernel_init", "up2",
 ]

@@ -84,8 +84,4 @@ class ResNet50(nn.Module):
 
   def __call__(self, x: jax.Array, train: bool = False) -> list[jax.Array]:
     """All five stage outputs for `(B, H, W, 3)` input, finest first."""
-    feats = []
-    for i in range(1, 6):
-      x = self.stage(i, x, train)
-      feats.append(x)
-    return feats
+    return layers.run_stages(self.stage, x, train)
