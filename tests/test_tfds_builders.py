@@ -7,6 +7,7 @@ J-HMDB frame list stored in the dataset's metadata.
 
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -153,3 +154,21 @@ def test_a2d_builder_on_synthetic_benchmark(tmp_path):
   for rec in records:
     assert rec["kind"] == samples[rec["sample_id"]].info["kind"]
     np.testing.assert_array_equal(rec["mask"], samples[rec["sample_id"]].mask.load())
+
+
+def test_official_tfds_build_cli(tmp_path):
+  """`tfds build data/<name> --manual_dir --data_dir`, the command the README gives."""
+  tfds_cli = os.path.join(os.path.dirname(sys.executable), "tfds")
+  if not os.path.exists(tfds_cli):
+    pytest.skip("no tfds console script next to this Python")
+  manual = str(tmp_path / "manual")
+  fixtures.write_jhmdb(manual)
+  out = str(tmp_path / "out")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [tfds_cli, "build", "data/jhmdb_sentences", f"--manual_dir={manual}",
+       f"--data_dir={out}"], cwd=root, capture_output=True, text=True, timeout=600,
+      check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  records = [f for _, _, files in os.walk(out) for f in files if ".tfrecord" in f]
+  assert records, os.listdir(out)
