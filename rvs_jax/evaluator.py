@@ -48,13 +48,15 @@ def predict_batches(predict_fn, variables, pipe, mesh):
   Every host receives the whole global batch (`process_allgather`), so scoring needs no
   further communication; padding rows (index -1) are dropped.
   """
-  compiled = None
+  first = True
   for batch in pipe.iterate():
     g = sharding.global_batch(mesh, {k: batch[k] for k in MODEL_KEYS + ("index",)})
-    args = (variables, g["video"], g["words"], g["word_mask"])
-    if compiled is None:  # All processes reach the first gather together.
-      compiled = sharding.compile_together(predict_fn, "predict", *args)
-    probs = compiled(*args)
+    # The forward has no collective (replicated weights, sharded batch); the gather
+    # below has, so processes meet after the first (compiling) call (sharding.barrier).
+    probs = predict_fn(variables, g["video"], g["words"], g["word_mask"])
+    if first:
+      sharding.barrier("predict")
+      first = False
     probs, index = multihost_utils.process_allgather((probs, g["index"]), tiled=True)
     keep = np.asarray(index) >= 0
     yield np.asarray(index)[keep], np.asarray(probs)[keep]

@@ -67,10 +67,7 @@ def barrier(name: str, timeout_s: int = 3600) -> None:
 
 
 def compile_together(jitted, name: str, *args):
-  """AOT-compiles `jitted` for `args`, then waits for every process (see `barrier`).
-
-  A plain (not jitted) function is returned as it is, after the barrier.
-  """
-  compiled = jitted.lower(*args).compile() if hasattr(jitted, "lower") else jitted
+  """AOT-compiles `jitted` for `args`, then waits for every process (see `barrier`)."""
+  compiled = jitted.lower(*args).compile()
   barrier(name)
   return compiled
