@@ -16,7 +16,7 @@ LSTC = dict(
     resnet_width=64, resnet_stage_sizes=(3, 4, 6, 3),
     i3d_pad_mode="tf_same", i3d_width_mult=1.0, i3d_mixed_per_stage=(2, 5, 2),
     spatial_input_norm="imagenet", temporal_input_norm="inception",
-    freeze_bn=False, conv3d_impl="fold",
+    freeze_bn=False, conv3d_impl="fold", conv2d_impl="auto",
     cmam="cmam_plus", cmam_stages=(1, 2, 3, 4, 5), cmam_modulation="code",
     language_update_heads=1, language_update_layer_norm=False,
     decoder_dim=256, stage_fusion="sum", language_fusion="none",

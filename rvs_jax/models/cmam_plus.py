@@ -58,12 +58,14 @@ class CMAMPlus(nn.Module):
   layer_norm: bool = False
   freeze_bn: bool = False
   conv3d_impl: str = "fold"
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   @nn.compact
   def __call__(self, v, words, word_mask, train: bool = False):
     dv, sentence = cmam.CMAM(self.mask_pads, self.modulation, self.freeze_bn,
-                             self.conv3d_impl, self.dtype, name="cmam")(
+                             self.conv3d_impl, self.conv2d_impl, self.dtype,
+                             name="cmam")(
                                  v, words, word_mask, train)
     new_words = LanguageUpdate(self.mask_pads, self.num_heads, self.layer_norm,
                                self.dtype, name="language_update")(

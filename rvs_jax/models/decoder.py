@@ -32,14 +32,19 @@ LANGUAGE_FUSIONS = ("none", "multiply")
 
 class MaskHead(nn.Module):
   """Conv3x3-ReLU-Conv3x3-ReLU-Conv1x1 -> one logit per pixel (`conv_mask.m`)."""
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, h, w, C) -> (B, h, w)
     c = x.shape[-1]
-    x = nn.relu(layers.conv2d(c, 3, c, use_bias=True, name="conv0", dtype=self.dtype)(x))
-    x = nn.relu(layers.conv2d(c, 3, c, use_bias=True, name="conv1", dtype=self.dtype)(x))
-    return layers.conv2d(1, 1, c, use_bias=True, name="conv2", dtype=self.dtype)(x)[..., 0]
+    def conv(features, kernel, name):
+      return layers.conv2d(features, kernel, use_bias=True, name=name,
+                           impl=self.conv2d_impl, dtype=self.dtype)
+
+    x = nn.relu(conv(c, 3, "conv0")(x))
+    x = nn.relu(conv(c, 3, "conv1")(x))
+    return conv(1, 1, "conv2")(x)[..., 0]
 
 
 class Decoder(nn.Module):
@@ -54,6 +59,7 @@ class Decoder(nn.Module):
     lasp_pool_size, lasp_index_transform, lasp_fg_only, lasp_scale_relevance: see
       `lasp.LASP`.
     freeze_bn: always use BN running statistics.
+    conv2d_impl: see `layers.conv_nhwc`.
   """
   dim: int = 256
   stage_fusion: str = "concat"
@@ -64,11 +70,12 @@ class Decoder(nn.Module):
   lasp_fg_only: bool = False
   lasp_scale_relevance: bool = True
   freeze_bn: bool = False
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   def _cbr(self, name, use_bias=False):
     return layers.ConvBN(self.dim, (3, 3), use_bias=use_bias, freeze_bn=self.freeze_bn,
-                         dtype=self.dtype, name=name)
+                         conv2d_impl=self.conv2d_impl, dtype=self.dtype, name=name)
 
   @nn.compact
   def __call__(self, spatial: Sequence[jax.Array] | None,
@@ -112,7 +119,7 @@ class Decoder(nn.Module):
         self.sow("intermediates", f"pre_lasp_{shallow}", stages[shallow])
         stages[shallow] = lasp.LASP(
             self.lasp_pool_size, self.lasp_index_transform, self.lasp_fg_only,
-            self.lasp_scale_relevance, self.freeze_bn, self.dtype,
+            self.lasp_scale_relevance, self.freeze_bn, self.conv2d_impl, self.dtype,
             name=f"lasp_{deep}_{shallow}")(
                 stages[deep], stages[shallow], lang, train)
         self.sow("intermediates", f"post_lasp_{shallow}", stages[shallow])
@@ -125,6 +132,6 @@ class Decoder(nn.Module):
     feats.append(layers.up2(feats[-1]))
     if not all_maps:
       # Parameters of the coarse heads are still created at init (all_maps=True there).
-      return (MaskHead(self.dtype, name="conv_mask_5")(feats[5]),)
-    return tuple(MaskHead(self.dtype, name=f"conv_mask_{m}")(f)
+      return (MaskHead(self.conv2d_impl, self.dtype, name="conv_mask_5")(feats[5]),)
+    return tuple(MaskHead(self.conv2d_impl, self.dtype, name=f"conv_mask_{m}")(f)
                  for m, f in enumerate(feats))

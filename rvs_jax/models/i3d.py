@@ -51,14 +51,14 @@ def _scaled(c: int, mult: float) -> int:
 
 
 def _unit(features: int, kernel, stride, pad_mode: str, freeze_bn: bool,
-          conv3d_impl: str, dtype, name: str) -> layers.ConvBN:
+          conv3d_impl: str, conv2d_impl: str, dtype, name: str) -> layers.ConvBN:
   """The port's `Unit3Dpy` / TF's `Unit3D`: Conv3d (no bias) -> BN -> ReLU."""
   port = pad_mode == "torch_port"
   return layers.ConvBN(
       features, kernel, stride,
       padding=layers.port_same_pads(kernel, stride) if port else "TF_SAME",
       bn_eps=1e-5 if port else 1e-3, bn_scale=port, freeze_bn=freeze_bn,
-      conv3d_impl=conv3d_impl, dtype=dtype, name=name)
+      conv3d_impl=conv3d_impl, conv2d_impl=conv2d_impl, dtype=dtype, name=name)
 
 
 def _pool(x: jax.Array, window, stride, pad_mode: str) -> jax.Array:
@@ -77,6 +77,7 @@ class Mixed(nn.Module):
   pad_mode: str = "torch_port"
   freeze_bn: bool = False
   conv3d_impl: str = "fold"
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   @nn.compact
@@ -86,7 +87,7 @@ class Mixed(nn.Module):
 
     def unit(y, feats, k, name):
       return _unit(feats, k, one, self.pad_mode, self.freeze_bn, self.conv3d_impl,
-                   self.dtype, name)(y, train)
+                   self.conv2d_impl, self.dtype, name)(y, train)
 
     br0 = unit(x, b0, one, "Branch_0_Conv3d_0a_1x1")
     br1 = unit(unit(x, b1a, one, "Branch_1_Conv3d_0a_1x1"), b1b, three,
@@ -108,6 +109,7 @@ class I3D(nn.Module):
     num_classes: > 0 adds the `Logits` head (Kinetics-400: 400) for `classify`.
     freeze_bn: always use the running statistics.
     conv3d_impl: 'fold' or 'xla' (see `layers.Conv3D`).
+    conv2d_impl: how the folded 2-D convs run (see `layers.conv_nhwc`).
   """
   pad_mode: str = "torch_port"
   width_mult: float = 1.0
@@ -115,12 +117,14 @@ class I3D(nn.Module):
   num_classes: int = 0
   freeze_bn: bool = False
   conv3d_impl: str = "fold"
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   def setup(self):
     if self.pad_mode not in PAD_MODES:
       raise ValueError(f"I3D pad_mode {self.pad_mode!r} is not one of {PAD_MODES}.")
-    common = (self.pad_mode, self.freeze_bn, self.conv3d_impl, self.dtype)
+    common = (self.pad_mode, self.freeze_bn, self.conv3d_impl, self.conv2d_impl,
+              self.dtype)
     c = lambda n: _scaled(n, self.width_mult)  # pylint: disable=unnecessary-lambda-assignment
     self.Conv3d_1a_7x7 = _unit(c(64), (7, 7, 7), (2, 2, 2), *common, None)
     self.Conv3d_2b_1x1 = _unit(c(64), (1, 1, 1), (1, 1, 1), *common, None)
@@ -132,7 +136,7 @@ class I3D(nn.Module):
     if self.num_classes:
       self.Logits_Conv3d_0c_1x1 = layers.Conv3D(
           self.num_classes, (1, 1, 1), use_bias=True, impl=self.conv3d_impl,
-          dtype=self.dtype)
+          conv2d_impl=self.conv2d_impl, dtype=self.dtype)
 
   @property
   def channels(self) -> tuple[int, ...]:

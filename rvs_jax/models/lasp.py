@@ -120,12 +120,14 @@ class LASP(nn.Module):
       (A = 1 everywhere, no foreground/background contrast, no gradient), which we saw
       in trained tiny models. False gives eq. 8 verbatim.
     freeze_bn: always use BN running statistics in the fusion layer.
+    conv2d_impl: see `layers.conv_nhwc`.
   """
   pool_size: int = 8
   index_transform: str = "top_left"
   fg_only: bool = False
   scale_relevance: bool = True
   freeze_bn: bool = False
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   @nn.compact
@@ -155,5 +157,5 @@ class LASP(nn.Module):
 
     fg = propagate(relevance, 1.0, "fg_attention")
     bg = shallow if self.fg_only else propagate(1.0 - relevance, -1.0, "bg_attention")
-    return layers.ConvBN(c, (3, 3), freeze_bn=self.freeze_bn, dtype=self.dtype,
-                         name="fuse")(jnp.concatenate([fg, bg], -1), train)
+    return layers.ConvBN(c, (3, 3), freeze_bn=self.freeze_bn,
+                         conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="fuse")(jnp.concatenate([fg, bg], -1), train)

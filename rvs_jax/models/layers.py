@@ -9,10 +9,14 @@ the weights come from, and each says so:
 * weights are initialised like PyTorch's `nn.Conv*`/`nn.Linear` defaults
   (kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)), bias likewise);
 * bilinear upsampling is `align_corners=True`, which `jax.image.resize` cannot do.
+
+Convolutions with the same parameters can be computed more than one way (`Conv3D.impl`,
+`Conv2D.impl`); every way is the same convolution up to float32 rounding (tests).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -20,6 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rvs_jax.models import winograd
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -99,7 +105,16 @@ def max_pool(x: jax.Array, window: Sequence[int], stride: Sequence[int], pads: P
         out -= 1
       tails.append((0, max((out - 1) * s + k - n, 0)))
     x = jnp.pad(x, ((0, 0),) + tuple(tails) + ((0, 0),), constant_values=-jnp.inf)
-  return nn.max_pool(x, tuple(window), tuple(stride), padding="VALID")
+  # A separable maximum of strided slices, one spatial dim at a time: the same values as
+  # `nn.max_pool(..., 'VALID')`, but XLA-CPU fuses it into a few elementwise loops where
+  # its reduce-window took 0.44 s of the 320x320 CSTM forward (27 compares per output in
+  # the I3D 3x3x3 pools, 9 here). A gradient at tied maxima is split between them instead
+  # of going to the first one.
+  for d, (k, s) in enumerate(zip(window, stride), start=1):
+    n_out = (x.shape[d] - k) // s + 1
+    x = functools.reduce(jnp.maximum, [
+        jax.lax.slice_in_dim(x, j, j + (n_out - 1) * s + 1, s, axis=d) for j in range(k)])
+  return x
 
 
 def _align_corners_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -147,14 +162,67 @@ def batch_norm(eps: float = 1e-5, use_scale: bool = True, name: str | None = Non
                       dtype=dtype)
 
 
+CONV2D_IMPLS = ("auto", "winograd", "xla")
+
+
+def conv_nhwc(x: jax.Array, kernel: jax.Array, strides: Sequence[int], padding: Pads,
+              impl: str = "auto") -> jax.Array:
+  """`lax.conv_general_dilated` in NHWC/HWIO with explicit pads, by the chosen algorithm.
+
+  `impl='auto'` computes 3x3 stride-1 float32 convs by Winograd F(2x2, 3x3) when running
+  on a CPU and the conv is large enough to gain (`winograd.eligible`): 1.4-1.8x faster
+  than XLA's direct convolution there. GPUs/TPUs keep XLA's own (cuDNN already picks
+  Winograd where it pays). 'winograd' uses it for every 3x3 stride-1 float32 conv on any
+  backend (tests use it on tiny models); 'xla' never does.
+  """
+  if impl not in CONV2D_IMPLS:
+    raise ValueError(f"Unknown conv2d impl {impl!r}; expected one of {CONV2D_IMPLS}.")
+  if impl == "winograd":
+    use = winograd.eligible(x.shape, kernel.shape, strides, padding, x.dtype, False)
+  else:
+    use = (impl == "auto" and jax.default_backend() == "cpu"
+           and winograd.eligible(x.shape, kernel.shape, strides, padding, x.dtype))
+  if use:
+    return winograd.conv3x3(x, kernel, tuple(tuple(p) for p in padding))
+  return jax.lax.conv_general_dilated(x, kernel, tuple(strides), padding,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class Conv2D(nn.Module):
+  """`nn.Conv` for NHWC with explicit pads and PyTorch init, computed by `conv_nhwc`.
+
+  Parameters `kernel (kH, kW, I, O)` and `bias` are named and promoted like `nn.Conv`'s, so
+  checkpoints and conversion tables do not depend on `impl`.
+  """
+  features: int
+  kernel_size: tuple[int, int]
+  strides: tuple[int, int] = (1, 1)
+  padding: Pads = ((0, 0), (0, 0))
+  use_bias: bool = False
+  impl: str = "auto"
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, I) -> (B, H', W', O)
+    cin = x.shape[-1]
+    kernel = self.param("kernel", torch_kernel_init, tuple(self.kernel_size) + (cin,
+                                                                             self.features))
+    bias = (self.param("bias", torch_bias_init(int(np.prod(self.kernel_size)) * cin),
+                       (self.features,)) if self.use_bias else None)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = conv_nhwc(x, kernel, self.strides, self.padding, self.impl)
+    return y + bias if self.use_bias else y
+
+
 class Conv3D(nn.Module):
   """A 3-D convolution whose parameter looks like `nn.Conv`'s: `kernel (kT, kH, kW, I, O)`.
 
   `impl='fold'` computes it as one 2-D convolution over the kT time-shifted frames
-  stacked on the channel axis (kernel reshaped to `(kH, kW, kT*I, O)`). It is the same
-  convolution, term for term, but XLA-CPU runs it far faster when few channels feed the
-  conv (the 3-channel I3D stem was 7x slower than PyTorch as a 3-D conv, ~1.4x as a fold;
-  cpu_performance.md §3.3). `impl='xla'` uses `lax.conv_general_dilated` in 3-D.
+  stacked on the channel axis (kernel reshaped to `(kH, kW, kT*I, O)`), or, when the
+  kernel is larger than the stacked frames, as the sum of kT 2-D convolutions. It is the
+  same convolution, term for term, but XLA-CPU runs it far faster when few channels feed
+  the conv (the 3-channel I3D stem was 7x slower than PyTorch as a 3-D conv, ~1.4x as a
+  fold; cpu_performance.md §3.3). `impl='xla'` uses `lax.conv_general_dilated` in 3-D.
 
   Attributes:
     features: output channels.
@@ -163,6 +231,7 @@ class Conv3D(nn.Module):
     padding: explicit ((lo, hi),) * 3 zero pads.
     use_bias: add a bias (PyTorch-default init).
     impl: 'fold' or 'xla'.
+    conv2d_impl: how the 2-D convs of 'fold' (and of kT = 1 kernels) run; see `conv_nhwc`.
   """
   features: int
   kernel_size: tuple[int, int, int]
@@ -170,6 +239,7 @@ class Conv3D(nn.Module):
   padding: Pads = ((0, 0), (0, 0), (0, 0))
   use_bias: bool = False
   impl: str = "fold"
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   @nn.compact
@@ -188,9 +258,8 @@ class Conv3D(nn.Module):
         xs = jnp.pad(xs, ((0, 0),) + self.padding[:1] + ((0, 0),) * 3) \
             if self.padding[0] != (0, 0) else xs
         t2 = xs.shape[1]
-        y = jax.lax.conv_general_dilated(
-            xs.reshape((b * t2,) + xs.shape[2:]), kernel[0], self.strides[1:],
-            self.padding[1:], dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = conv_nhwc(xs.reshape((b * t2,) + xs.shape[2:]), kernel[0], self.strides[1:],
+                      self.padding[1:], self.conv2d_impl)
         y = y.reshape((b, t2) + y.shape[1:])
       else:
         y = jax.lax.conv_general_dilated(x, kernel, self.strides, self.padding,
@@ -198,15 +267,23 @@ class Conv3D(nn.Module):
     elif self.impl == "fold":
       b = x.shape[0]
       xp = jnp.pad(x, ((0, 0), self.padding[0], (0, 0), (0, 0), (0, 0)))
-      t_out = (xp.shape[1] - kt) // self.strides[0] + 1
-      idx = np.arange(t_out)[:, None] * self.strides[0] + np.arange(kt)[None, :]
-      frames = xp[:, idx]                                  # (B, To, kT, H, W, I)
-      frames = jnp.moveaxis(frames, 2, 4)                  # (B, To, H, W, kT, I)
-      frames = frames.reshape((b * t_out,) + frames.shape[2:4] + (kt * cin,))
-      w2 = jnp.transpose(kernel, (1, 2, 0, 3, 4)).reshape(kh, kw, kt * cin, self.features)
-      y = jax.lax.conv_general_dilated(
-          frames, w2, self.strides[1:], self.padding[1:],
-          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      st = self.strides[0]
+      t_out = (xp.shape[1] - kt) // st + 1
+      # Frame t of tap j is padded frame t * sT + j.
+      taps = [jax.lax.slice_in_dim(xp, j, j + (t_out - 1) * st + 1, st, 1).reshape(
+          (b * t_out,) + xp.shape[2:]) for j in range(kt)]      # kT x (B * To, H, W, I)
+      # (A symbolic batch, in `rvs_jax.export`, counts as 1.)
+      frames_size = kt * math.prod(d if isinstance(d, int) else 1 for d in taps[0].shape)
+      if kernel.size > frames_size:
+        # Weights larger than the stacked frames (the 10x10 / 20x20 stages): a sum of kT
+        # 2-D convs reads each tap's kernel in place, where stacking would copy (transpose)
+        # the whole kernel (114 MB in the last CMAM of the full model, ~70 ms).
+        y = sum(conv_nhwc(tap, kernel[j], self.strides[1:], self.padding[1:],
+                          self.conv2d_impl) for j, tap in enumerate(taps))
+      else:
+        frames = jnp.concatenate(taps, axis=-1)             # (B * To, H, W, kT * I)
+        w2 = jnp.transpose(kernel, (1, 2, 0, 3, 4)).reshape(kh, kw, kt * cin, self.features)
+        y = conv_nhwc(frames, w2, self.strides[1:], self.padding[1:], self.conv2d_impl)
       y = y.reshape((b, t_out) + y.shape[1:])
     else:
       raise ValueError(f"Unknown Conv3D impl {self.impl!r}; expected 'fold' or 'xla'.")
@@ -216,15 +293,12 @@ class Conv3D(nn.Module):
     return y
 
 
-def conv2d(features: int, kernel: int, fan_in_channels: int, stride: int = 1,
-           use_bias: bool = False, name: str | None = None, dtype=None) -> nn.Conv:
+def conv2d(features: int, kernel: int, stride: int = 1, use_bias: bool = False,
+           name: str | None = None, impl: str = "auto", dtype=None) -> Conv2D:
   """A PyTorch `nn.Conv2d(k, padding=(k-1)//2)`: symmetric explicit pads, PyTorch init."""
   pad = (kernel - 1) // 2
-  return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
-                 padding=((pad, pad), (pad, pad)), use_bias=use_bias,
-                 kernel_init=torch_kernel_init,
-                 bias_init=torch_bias_init(kernel * kernel * fan_in_channels), name=name,
-                 dtype=dtype)
+  return Conv2D(features, (kernel, kernel), (stride, stride), ((pad, pad), (pad, pad)),
+                use_bias, impl, dtype, name=name)
 
 
 class Dense(nn.Module):
@@ -269,6 +343,7 @@ class ConvBN(nn.Module):
   bn_scale: bool = True
   freeze_bn: bool = False
   conv3d_impl: str = "fold"
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   @nn.compact
@@ -283,13 +358,11 @@ class ConvBN(nn.Module):
       padding = self.padding
     if nd == 3:
       x = Conv3D(self.features, tuple(self.kernel_size), tuple(strides), padding,
-                 use_bias=self.use_bias, impl=self.conv3d_impl, dtype=self.dtype,
-                 name="conv")(x)
+                 use_bias=self.use_bias, impl=self.conv3d_impl,
+                 conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="conv")(x)
     else:
-      fan_in = int(np.prod(self.kernel_size)) * x.shape[-1]
-      x = nn.Conv(self.features, tuple(self.kernel_size), strides=tuple(strides),
-                  padding=padding, use_bias=self.use_bias, kernel_init=torch_kernel_init,
-                  bias_init=torch_bias_init(fan_in), dtype=self.dtype, name="conv")(x)
+      x = Conv2D(self.features, tuple(self.kernel_size), tuple(strides), padding,
+                 self.use_bias, self.conv2d_impl, self.dtype, name="conv")(x)
     x = batch_norm(self.bn_eps, self.bn_scale, name="bn", dtype=self.dtype)(
         x, use_running_average=not train or self.freeze_bn)
     return nn.relu(x) if self.relu else x
@@ -305,7 +378,7 @@ def run_stages(stage, x: jax.Array, train: bool, num_stages: int = 5) -> list[ja
 
 
 __all__ = [
-    "Conv3D", "ConvBN", "Dense", "batch_norm", "conv2d", "max_pool", "port_same_pads",
+    "CONV2D_IMPLS", "Conv2D", "Conv3D", "ConvBN", "Dense", "conv_nhwc", "batch_norm", "conv2d", "max_pool", "port_same_pads",
     "resize_align_corners", "run_stages", "symmetric_pads", "tf_same_pads", "torch_bias_init",
     "torch_kernel_init", "up2",
 ]

@@ -27,14 +27,15 @@ class Bottleneck(nn.Module):
   stride: int = 1
   downsample: bool = False
   freeze_bn: bool = False
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:  # (B, H, W, C)
     def cbn(y, feats, k, stride, idx, relu):
       return layers.ConvBN(feats, (k, k), (stride, stride), relu=relu,
-                           freeze_bn=self.freeze_bn, dtype=self.dtype,
-                           name=f"conv{idx}")(y, train)
+                           freeze_bn=self.freeze_bn, conv2d_impl=self.conv2d_impl,
+                           dtype=self.dtype, name=f"conv{idx}")(y, train)
 
     y = cbn(x, self.width, 1, 1, 1, True)
     y = cbn(y, self.width, 3, self.stride, 2, True)
@@ -51,20 +52,24 @@ class ResNet50(nn.Module):
     width: channels of the stem; 64 in ResNet-50, smaller in test configs.
     stage_sizes: bottleneck blocks per layer; (3, 4, 6, 3) in ResNet-50.
     freeze_bn: always use the running statistics (also when `train=True`).
+    conv2d_impl: see `layers.conv_nhwc`.
   """
   width: int = 64
   stage_sizes: tuple[int, ...] = (3, 4, 6, 3)
   freeze_bn: bool = False
+  conv2d_impl: str = "auto"
   dtype: jnp.dtype | None = None
 
   def setup(self):
     self.stem = layers.ConvBN(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)),
-                              freeze_bn=self.freeze_bn, dtype=self.dtype)
+                              freeze_bn=self.freeze_bn, conv2d_impl=self.conv2d_impl,
+                              dtype=self.dtype)
     for li, blocks in enumerate(self.stage_sizes):
       for bi in range(blocks):
         setattr(self, f"layer{li + 1}_{bi}", Bottleneck(
             self.width * 2**li, stride=2 if (li > 0 and bi == 0) else 1,
-            downsample=bi == 0, freeze_bn=self.freeze_bn, dtype=self.dtype))
+            downsample=bi == 0, freeze_bn=self.freeze_bn, conv2d_impl=self.conv2d_impl,
+            dtype=self.dtype))
 
   @property
   def channels(self) -> tuple[int, ...]:

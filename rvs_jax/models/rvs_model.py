@@ -24,7 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rvs_jax.models import cmam, cmam_plus, decoder, i3d, resnet, text_encoder
+from rvs_jax.models import cmam, cmam_plus, decoder, i3d, layers, resnet, text_encoder
 
 CMAM_KINDS = ("none", "cmam", "cmam_plus")
 INPUT_NORMS = ("none", "imagenet", "inception")
@@ -55,6 +55,7 @@ class ModelConfig:
   temporal_input_norm: str = "none"
   freeze_bn: bool = False           # Encoders always use BN running statistics.
   conv3d_impl: str = "fold"         # See layers.Conv3D.
+  conv2d_impl: str = "auto"         # 'auto': Winograd 3x3 convs on CPU (layers.conv_nhwc).
   # CMAM / CMAM+.
   cmam: str = "cmam_plus"           # none | cmam | cmam_plus
   cmam_stages: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -80,7 +81,8 @@ class ModelConfig:
                            ("i3d_pad_mode", i3d.PAD_MODES),
                            ("stage_fusion", decoder.STAGE_FUSIONS),
                            ("language_fusion", decoder.LANGUAGE_FUSIONS),
-                           ("cmam_modulation", cmam.MODULATIONS)):
+                           ("cmam_modulation", cmam.MODULATIONS),
+                           ("conv2d_impl", layers.CONV2D_IMPLS)):
       if getattr(self, field) not in allowed:
         raise ValueError(f"model.{field}={getattr(self, field)!r} is not one of {allowed}.")
     if not (self.use_spatial or self.use_temporal):
@@ -145,13 +147,14 @@ class RVSModel(nn.Module):
       i3d_cls = nn.remat(i3d_cls, methods=["stage"], static_argnums=(1, 3))
     if cfg.use_spatial:
       encoder = resnet_cls(cfg.resnet_width, tuple(cfg.resnet_stage_sizes),
-                                cfg.freeze_bn, dtype, name="spatial_encoder")
+                                cfg.freeze_bn, cfg.conv2d_impl, dtype,
+                                name="spatial_encoder")
       x = _normalize(video[:, video.shape[1] // 2], cfg.spatial_input_norm)
       streams["s"] = (encoder, x)
     if cfg.use_temporal:
       encoder = i3d_cls(cfg.i3d_pad_mode, cfg.i3d_width_mult,
                         tuple(cfg.i3d_mixed_per_stage), 0, cfg.freeze_bn,
-                        cfg.conv3d_impl, dtype, name="temporal_encoder")
+                        cfg.conv3d_impl, cfg.conv2d_impl, dtype, name="temporal_encoder")
       streams["t"] = (encoder, _normalize(video, cfg.temporal_input_norm))
 
     feats = {k: [] for k in streams}
@@ -162,8 +165,8 @@ class RVSModel(nn.Module):
         if cfg.cmam != "none" and i in cfg.cmam_stages:
           name = f"cmam_{key}_{i - 1}"
           kwargs = dict(mask_pads=cfg.mask_pads, modulation=cfg.cmam_modulation,
-                        freeze_bn=False, conv3d_impl=cfg.conv3d_impl, dtype=dtype,
-                        name=name)
+                        freeze_bn=False, conv3d_impl=cfg.conv3d_impl,
+                        conv2d_impl=cfg.conv2d_impl, dtype=dtype, name=name)
           if cfg.cmam == "cmam":
             dx, _ = cmam.CMAM(**kwargs)(x, lang_streams[key], word_mask, train)
           else:
@@ -185,8 +188,8 @@ class RVSModel(nn.Module):
     logits = decoder.Decoder(
         cfg.decoder_dim, cfg.stage_fusion, cfg.language_fusion,
         tuple(tuple(p) for p in cfg.lasp_pairs), cfg.lasp_pool_size,
-        cfg.lasp_index_transform, cfg.lasp_fg_only, cfg.lasp_scale_relevance, False, dtype,
-        name="decoder")(
+        cfg.lasp_index_transform, cfg.lasp_fg_only, cfg.lasp_scale_relevance, False,
+        cfg.conv2d_impl, dtype, name="decoder")(
             feats.get("s"), feats.get("t"), sentence, train, all_maps)
     return {"logits": tuple(l.astype(jnp.float32) for l in logits)}
 
