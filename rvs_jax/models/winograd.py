@@ -7,7 +7,7 @@ i.e. 2.25x fewer: the input tiles and the kernel are transformed by small exact 
 (entries 0, +-1, +-1/2), multiplied channel-wise as 16 independent matmuls, and
 transformed back. XLA-CPU runs the direct convolution near the matmul peak, so the saving
 only shows if the transforms stay in cache: the image is processed in bands of
-`band_rows` output-tile rows inside a `fori_loop`, so each band's transformed input
+`band_rows` output-tile rows inside a `lax.scan`, so each band's transformed input
 (16x the band's tiles x channels) is reused while hot. Measured on the 2-core Zen 3 dev
 machine (float32, forward, best of 3, `band_rows=1`):
 
