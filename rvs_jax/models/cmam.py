@@ -63,7 +63,8 @@ class CMAM(nn.Module):
     grid = jnp.broadcast_to(grid, v.shape[:-1] + (8,))     # repeated along B (and T)
     k3 = (3,) * nd
     vt = layers.ConvBN(c, k3, freeze_bn=self.freeze_bn, conv3d_impl=self.conv3d_impl,
-                       conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="vt")(jnp.concatenate([v, grid], -1), train)
+                       conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="vt")(
+                           jnp.concatenate([v, grid], -1), train)
     key = layers.ConvBN(d, (1,) * nd, relu=False, freeze_bn=self.freeze_bn,
                         conv3d_impl=self.conv3d_impl, conv2d_impl=self.conv2d_impl,
                         dtype=self.dtype, name="v_key")(vt, train)

@@ -158,4 +158,5 @@ class LASP(nn.Module):
     fg = propagate(relevance, 1.0, "fg_attention")
     bg = shallow if self.fg_only else propagate(1.0 - relevance, -1.0, "bg_attention")
     return layers.ConvBN(c, (3, 3), freeze_bn=self.freeze_bn,
-                         conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="fuse")(jnp.concatenate([fg, bg], -1), train)
+                         conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="fuse")(
+                             jnp.concatenate([fg, bg], -1), train)

@@ -378,7 +378,7 @@ def run_stages(stage, x: jax.Array, train: bool, num_stages: int = 5) -> list[ja
 
 
 __all__ = [
-    "CONV2D_IMPLS", "Conv2D", "Conv3D", "ConvBN", "Dense", "conv_nhwc", "batch_norm", "conv2d", "max_pool", "port_same_pads",
-    "resize_align_corners", "run_stages", "symmetric_pads", "tf_same_pads", "torch_bias_init",
+    "CONV2D_IMPLS", "Conv2D", "Conv3D", "ConvBN", "Dense", "batch_norm", "conv2d", "conv_nhwc",
+    "max_pool", "port_same_pads", "resize_align_corners", "run_stages", "symmetric_pads", "tf_same_pads", "torch_bias_init",
     "torch_kernel_init", "up2",
 ]
