@@ -8,10 +8,12 @@ architecture, input size or vocabulary by accident:
   every Orbax step; the step read is the one `trainer.load_variables` restores (the best
   checkpoint, else the latest), and the vocabulary is `W/word_vectors.npz`;
 * a converted checkpoint (`python -m rvs_jax.convert`): `conversion.json` holds the model
-  section (`model_config`) and the config file it came from (`config`); the input
-  constants come from that file when it can be loaded, else from the paper's defaults
-  (320x320, 8 frames at stride 2, 20 words); the vocabulary is `DIR/word_vectors.npz` or
-  `--word-vectors` (e.g. the output of `python -m rvs_jax.convert glove`).
+  section (`model_config`) and the input constants (`input`), both as JSON data; a
+  conversion written before `input` was stored gets the paper's defaults (320x320, 8
+  frames at stride 2, 20 words) with a warning. The name of the config file the
+  conversion used (`config`) is provenance only: it is never imported, so a checkpoint
+  folder cannot run code. The vocabulary is `DIR/word_vectors.npz` or `--word-vectors`
+  (e.g. the output of `python -m rvs_jax.convert glove`).
 
 Every user error becomes one `CheckpointError` whose message is a single line.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 from typing import Any
@@ -125,16 +128,27 @@ def read_config(path: str) -> ml_collections.ConfigDict:
   if not isinstance(meta.get("model_config"), dict):
     raise CheckpointError(f"{path}/{CONVERSION_FILE} has no model_config (a partial or "
                           "word-vector conversion?); predict needs a whole model")
-  constants = dict(DEFAULT_CONSTANTS)
-  spec = meta.get("config") or ""
-  if spec:
-    try:  # The config file the conversion used knows the input size, when importable.
-      constants.update(dataclasses.asdict(InputConstants.from_config(
-          load_config_file(spec))))
-    except CheckpointError:
-      pass
+  constants = input_constants(meta.get("input"), os.path.join(path, CONVERSION_FILE))
   return ml_collections.ConfigDict(dict(model=meta["model_config"], data=constants,
-                                        source=spec))
+                                        source=meta.get("config") or ""))
+
+
+def input_constants(stored: Any, where: str) -> dict[str, int]:
+  """The input constants a conversion stored as JSON (`DEFAULT_CONSTANTS` if absent).
+
+  Never derived from the config file named in `conversion.json`: importing it would run
+  whatever code a checkpoint folder ships.
+  """
+  if stored is None:
+    logging.warning("%s stores no input constants (an older conversion): assuming the "
+                    "paper's %s; pass --config to override", where, DEFAULT_CONSTANTS)
+    return dict(DEFAULT_CONSTANTS)
+  if (not isinstance(stored, dict) or set(stored) != set(DEFAULT_CONSTANTS)
+      or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                 for v in stored.values())):
+    raise CheckpointError(f"{where}: 'input' must map {sorted(DEFAULT_CONSTANTS)} to "
+                          f"positive integers, got {stored!r}")
+  return dict(stored)
 
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:

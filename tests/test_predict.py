@@ -15,6 +15,7 @@ last frames; and 0.6 needs the boundary within ~3 px on a side (measured: see th
 report printed by `test_cli_segments_a_generated_video`).
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -236,10 +237,11 @@ def test_converted_checkpoint_gives_the_same_probabilities(prediction, workdir, 
                                                            tmp_path):
   from rvs_jax import convert  # pylint: disable=g-import-not-at-top
   loaded = checkpoint_config.load(workdir)
-  # As `python -m rvs_jax.convert` writes it: the model section and the config file;
-  # the input size comes from that file (synthetic.py:tiny -> 64).
+  # As `python -m rvs_jax.convert` writes it: the model section and the input constants
+  # as data (synthetic.py:tiny -> 64); the config file's name is provenance only.
   convert.save_converted(tmp_path / "converted", loaded.variables, {
       "kind": "cstm", "model_config": loaded.config.model.to_dict(),
+      "input": dataclasses.asdict(loaded.constants),
       "config": os.path.join(ROOT, "configs", "synthetic.py:tiny")})
   out = str(tmp_path / "out")
   assert predict.main(["--video", video[0], "--checkpoint", str(tmp_path / "converted"),
@@ -321,6 +323,15 @@ def test_read_config_best_then_latest_and_converted(tmp_path):
   config = checkpoint_config.read_config(str(converted))
   assert config.model.decoder_dim == 16
   assert checkpoint_config.InputConstants.from_config(config).image_size == 320
+  stored = dict(image_size=96, num_frames=4, clip_stride=1, max_words=12)
+  (converted / "conversion.json").write_text(json.dumps(
+      {"kind": "cstm", "model_config": _config().model.to_dict(), "input": stored}))
+  config = checkpoint_config.read_config(str(converted))
+  assert dataclasses.asdict(checkpoint_config.InputConstants.from_config(config)) == stored
+  (converted / "conversion.json").write_text(json.dumps(
+      {"kind": "cstm", "model_config": {}, "input": dict(stored, image_size="96")}))
+  with pytest.raises(checkpoint_config.CheckpointError, match="positive integers"):
+    checkpoint_config.read_config(str(converted))
   with pytest.raises(checkpoint_config.CheckpointError, match="neither a training"):
     checkpoint_config.read_config(str(tmp_path))
 
@@ -335,3 +346,23 @@ def test_read_video_containers(tmp_path, name, codec):
   video = predict.read_video(str(tmp_path / name))
   assert video.frames.shape == (5, H, W, 3) and video.fps == 10.0
   assert np.abs(video.frames.astype(int) - frames[:5]).mean() < 4
+
+
+def test_converted_checkpoint_never_runs_the_config_it_names(tmp_path, capsys):
+  """A `conversion.json` naming a Python file (the config it came from) is data only."""
+  marker = tmp_path / "payload_ran"
+  payload = tmp_path / "cfg.py"
+  payload.write_text(f"open({str(marker)!r}, 'w').close()\n"
+                     "def get_config(arg=None):\n  raise SystemExit(3)\n")
+  converted = tmp_path / "c"
+  converted.mkdir()
+  (converted / "conversion.json").write_text(json.dumps(
+      {"kind": "cstm", "model_config": _config().model.to_dict(),
+       "config": f"{payload}:x"}))
+  config = checkpoint_config.read_config(str(converted))
+  assert config.data.image_size == 320 and config.source == f"{payload}:x"
+  # Through the command too: it fails (no vocabulary) without importing the file.
+  status = predict.main(["--video", str(tmp_path / "none.mp4"), "--checkpoint",
+                         str(converted), "--out", str(tmp_path / "out"), "--text", "a"])
+  assert status == 2 and not marker.exists()
+  capsys.readouterr()

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvs_jax import checkpoint_config
 from rvs_jax.convert import i3d_jax, io, torch_layout
 from rvs_jax.convert.torch_layout import ConversionError
 
@@ -206,6 +207,8 @@ def convert_file(kind: str, src: str | os.PathLike | None = None, config=None,
   meta = dict(
       meta, source=src, sha256=io.sha256_file(src), size_bytes=os.path.getsize(src),
       config=config_spec, model_config=_jsonable(config.model.to_dict()),
+      # As data: readers never import the config file named above (it could run code).
+      input=dataclasses.asdict(checkpoint_config.InputConstants.from_config(config)),
       created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   return Converted(variables, meta)
 
