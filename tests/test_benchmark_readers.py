@@ -1,4 +1,4 @@
-"""Benchmark readers on generated trees in each official layout (rvs_jax.data.fixtures).
+"""Benchmark readers on generated trees in each official layout (testing.fixtures).
 
 Counts, masks and frames are compared with the generators' ground truth, and every known
 quirk of the releases is exercised: J-HMDB videos with fewer masks than frames and its

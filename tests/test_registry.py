@@ -73,3 +73,21 @@ def test_config_clip_stride_is_honoured(tmp_path, stride):
   idx = clip_indices(2, 5, config.data.num_frames, want_stride)
   want = [fixtures.frame_colour(0, int(t))[0] for t in idx]
   np.testing.assert_allclose(got, want, atol=4)       # JPEG round trip of flat colours.
+
+
+def test_no_library_module_imports_the_test_fixtures():
+  import os  # pylint: disable=g-import-not-at-top
+  import re  # pylint: disable=g-import-not-at-top
+  pkg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "rvs_jax")
+  offenders = []
+  for folder, _, files in os.walk(pkg):
+    if os.path.relpath(folder, pkg).split(os.sep)[0] == "testing":
+      continue
+    for name in files:
+      if name.endswith(".py"):
+        path = os.path.join(folder, name)
+        with open(path, encoding="utf-8") as f:
+          if re.search(r"^\s*(from|import) rvs_jax\.testing", f.read(), re.M):
+            offenders.append(os.path.relpath(path, pkg))
+  assert not offenders

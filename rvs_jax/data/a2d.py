@@ -31,10 +31,10 @@ Known anomalies of the real data, all handled here:
     the extra masks are never used;
   * videos listed in `a2d_missed_videos.txt` are excluded even if they have rows.
 
-Counts on the real data (from CSTM's sample lists and an independent enumeration,
-not re-measured here because the data set is not on this machine): CSTM's lists have 15,691 train samples
-(3,017 videos, 9,477 frames) and 3,794 test samples (737 videos, 2,337 frames). An
-independent enumeration of the same rule gives 3,800 test samples, so this reader is
+Counts on the real data (from CSTM's sample lists and an independent enumeration, not
+re-measured here because the data set is not on this machine): CSTM's lists have 15,691
+train samples (3,017 videos, 9,477 frames) and 3,794 test samples (737 videos, 2,337
+frames). An independent enumeration of the same rule gives 3,800 test samples, so this reader is
 expected to produce about 15,7xx / 3,800: CSTM's lists are a few samples shorter for
 undocumented reasons (probably empty masks). Treat the train count as approximate
 (within a few tens) and the test count as 3,800 +- 6 until checked on the data.

@@ -115,7 +115,7 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Benchmark:
-  """The benchmark called `name`; an unknown name is a one-line error listing the known."""
+  """The benchmark `name`; an unknown name is a one-line error listing the known ones."""
   if name not in _BENCHMARKS:
     raise ValueError(f"unknown benchmark {name!r} (config.data.name); known: "
                      f"{', '.join(names())}")

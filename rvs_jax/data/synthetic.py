@@ -593,7 +593,8 @@ def generate(out: str | os.PathLike, num_videos: int = DEFAULT_NUM_VIDEOS,
         quirk_done["extra"] = f"{vid}/{f:05d}"
       if not masks:
         continue
-      a2d.write_instance_h5(os.path.join(ann_root, vid, f"{f:05d}.h5"), masks, insts, labels)
+      a2d.write_instance_h5(os.path.join(ann_root, vid, f"{f:05d}.h5"), masks, insts,
+                            labels)
       for o, m in present:
         if o.sentence:
           sid = f"{vid}/{f:05d}/{o.inst}"

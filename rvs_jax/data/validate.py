@@ -111,7 +111,6 @@ def decode_lines(report: Report, path: str, encodings=("utf-8",)) -> list[str] |
   return lines
 
 
-
 def load_json(report: Report, path: str) -> Any:
   """Parsed UTF-8 JSON file; None (and an error) when missing or invalid."""
   try:

@@ -1,8 +1,9 @@
 """Tiny benchmark trees in each official on-disk layout, for tests and smoke runs.
 
 Each `write_*` function writes a few small videos in exactly the layout the
-corresponding reader expects (each reader's module docstring describes it), including the known quirks of the
-real releases, and returns the ground truth the tests compare against:
+corresponding reader expects (each reader's module docstring describes it), including
+the known quirks of the real releases, and returns the ground truth the tests compare
+against:
 
 * `write_a2d`: `Release/videoset.csv`, `Release/clips320H/*.mp4`,
   `text_annotations/{a2d_annotation.txt, a2d_missed_videos.txt,
@@ -31,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from rvs_jax.data import a2d
-from rvs_jax.data.refer_youtube_vos import palette, write_index_png  # pylint: disable=unused-import
+from rvs_jax.data.refer_youtube_vos import write_index_png
 
 # ----------------------------------------------------------------------------------------
 # Shared helpers
@@ -66,7 +67,7 @@ def _write_jpeg(path: str, frame: np.ndarray) -> None:
 
 
 def write_a2d(root: str) -> dict[str, Any]:
-  """Writes a minimal A2D Sentences tree (official layout, see `rvs_jax.data.a2d`) under `root`.
+  """Writes a minimal A2D Sentences tree (the layout of `rvs_jax.data.a2d`) under `root`.
 
   Videos (H=32, W=48, 20 frames at 24 fps, annotated frames 5, 10, 15 (1-indexed)):
 
@@ -194,7 +195,7 @@ def write_jhmdb(root: str) -> dict[str, Any]:
 
 
 def write_refer_youtube_vos(root: str, *, write_meta_json: bool = True) -> dict[str, Any]:
-  """Writes a minimal Refer-YouTube-VOS tree (see `rvs_jax.data.refer_youtube_vos`) under `root`.
+  """Writes a minimal Refer-YouTube-VOS tree (`rvs_jax.data.refer_youtube_vos`) in `root`.
 
   * train: `trainA` (5 frames "00000".."00020", objects 1 and 2; object 2 visible only
     in frames 2..4; 12 expressions so ids "10", "11" test numeric ordering) and `trainB`
