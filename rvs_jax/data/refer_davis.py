@@ -89,6 +89,21 @@ def davis_dir(root: str) -> str:
   return sub if os.path.isdir(sub) else root
 
 
+def split_file(root: str, split: str) -> str:
+  """`ImageSets/2017/<split>.txt` of the DAVIS folder."""
+  return os.path.join(davis_dir(root), "ImageSets", "2017", f"{split}.txt")
+
+
+def frames_dir(root: str, video: str) -> str:
+  """`JPEGImages/480p/<video>` of the DAVIS folder."""
+  return os.path.join(davis_dir(root), "JPEGImages", "480p", video)
+
+
+def masks_dir(root: str, video: str, annotations: str) -> str:
+  """The 480p PNG folder of `video` in the annotation set `annotations`."""
+  return os.path.join(davis_dir(root), ANNOTATION_DIRS[annotations], "480p", video)
+
+
 def text_dir(root: str) -> str:
   """The folder holding the Davis17_annot*.txt files."""
   for cand in (os.path.join(root, "davis_text_annotations"), root, davis_dir(root)):
@@ -149,7 +164,7 @@ def read_expression_file(path: str) -> dict[str, dict[int, str]]:
 
 def read_split(root: str, split: str) -> list[str]:
   """Videos of `ImageSets/2017/<split>.txt`, in file order."""
-  path = os.path.join(davis_dir(root), "ImageSets", "2017", f"{split}.txt")
+  path = split_file(root, split)
   try:
     with open(path, encoding="utf-8") as f:
       videos = [line.strip() for line in f if line.strip()]
@@ -181,9 +196,8 @@ def read_expressions(root: str) -> dict[str, list[dict[str, Any]]]:
 
 def list_video(root: str, video: str, annotations: str) -> tuple[list[str], list[str]]:
   """(frame paths, mask paths) of a video; raises unless they pair up one to one."""
-  ddir = davis_dir(root)
-  img_dir = os.path.join(ddir, "JPEGImages", "480p", video)
-  ann_dir = os.path.join(ddir, ANNOTATION_DIRS[annotations], "480p", video)
+  img_dir = frames_dir(root, video)
+  ann_dir = masks_dir(root, video, annotations)
   try:
     frames = sorted(n[:-4] for n in os.listdir(img_dir) if n.endswith(".jpg"))
   except OSError as e:
@@ -270,7 +284,7 @@ def validate(root: str, quick: bool = False,
   """Checks DAVIS 480p frames/masks, ImageSets and the four expression files."""
   report = Report()
   ann_sets = (list(ANNOTATION_DIRS) if annotations == "both" else [annotations])
-  tdir, ddir = text_dir(root), davis_dir(root)
+  tdir = text_dir(root)
   exps: dict[str, dict[int, list[str]]] = collections.defaultdict(dict)
   for spec in EXPRESSION_FILES:
     path = os.path.join(tdir, spec.name)
@@ -309,7 +323,7 @@ def validate(root: str, quick: bool = False,
         report.note(tdir, f"{video} object {obj} has no expression in {missing}")
   split_videos = set()
   for split in SPLITS:
-    path = os.path.join(ddir, "ImageSets", "2017", f"{split}.txt")
+    path = split_file(root, split)
     videos = [l.strip() for l in decode_lines(report, path) or [] if l.strip()]
     if os.path.isfile(path) and not videos:
       report.error(path, "empty split file")
@@ -317,7 +331,7 @@ def validate(root: str, quick: bool = False,
       split_videos.add(video)
       if video not in exps:
         report.error(path, f"video '{video}' has no expression in {tdir}")
-      img_dir = os.path.join(ddir, "JPEGImages", "480p", video)
+      img_dir = frames_dir(root, video)
       if not os.path.isdir(img_dir):
         report.error(img_dir, f"missing frames folder ({split} video '{video}')")
         continue
@@ -331,7 +345,7 @@ def validate(root: str, quick: bool = False,
         if img is not None:
           sizes[name] = img if isinstance(img, tuple) else img.shape[:2]
       for ann in ann_sets:
-        ann_dir = os.path.join(ddir, ANNOTATION_DIRS[ann], "480p", video)
+        ann_dir = masks_dir(root, video, ann)
         if not os.path.isdir(ann_dir):
           report.error(ann_dir, f"missing annotation folder ({split} video '{video}')")
           continue

@@ -49,6 +49,22 @@ from rvs_jax.data.video_io import FrameFolder
 
 SPLITS = ("train", "valid", "test")
 CLIP_STRIDE = 1
+META_JSON = "train/meta.json"  # Optional: which frames show each object.
+
+
+def meta_expressions_path(root: str, split: str) -> str:
+  """`<root>/meta_expressions/<split>/meta_expressions.json`."""
+  return os.path.join(root, "meta_expressions", split, "meta_expressions.json")
+
+
+def frames_dir(root: str, split: str, vid: str) -> str:
+  """`<root>/<split>/JPEGImages/<vid>`."""
+  return os.path.join(root, split, "JPEGImages", vid)
+
+
+def annotations_dir(root: str, vid: str) -> str:
+  """`<root>/train/Annotations/<vid>` (only train has masks)."""
+  return os.path.join(root, "train", "Annotations", vid)
 
 
 @functools.lru_cache(maxsize=16)
@@ -90,7 +106,7 @@ def read_json(path: str) -> Any:
 
 def read_meta_expressions(root: str, split: str) -> dict[str, Any]:
   """Returns `{vid: {"expressions": {...}, "frames": [...]}}` of one split's file."""
-  path = os.path.join(root, "meta_expressions", split, "meta_expressions.json")
+  path = meta_expressions_path(root, split)
   meta = read_json(path)
   if not isinstance(meta, dict) or not isinstance(meta.get("videos"), dict):
     raise DataError(f"{path}: expected {{'videos': {{...}}}}")
@@ -143,16 +159,15 @@ def load_refer_youtube_vos(root: str, split: str = "train", *,
     raise ValueError(f"targets must be 'present' or 'all', got {targets!r}")
   if targets == "present" and split != "train":
     raise ValueError("targets='present' needs masks: only the train split has them")
-  meta_path = os.path.join(root, "meta_expressions", split, "meta_expressions.json")
+  meta_path = meta_expressions_path(root, split)
   videos = read_meta_expressions(root, split)
   if split == "valid":
     test = read_meta_expressions(root, "test")
     videos = {v: videos[v] for v in sorted(set(videos) - set(test))}
   objects_meta = {}
-  meta_json = os.path.join(root, "train", "meta.json")
+  meta_json = os.path.join(root, META_JSON)
   if split == "train" and use_meta_json and os.path.isfile(meta_json):
     objects_meta = read_json(meta_json).get("videos", {})
-  split_dir = os.path.join(root, split)
   samples = []
   for vid in sorted(videos):
     entry = videos[vid]
@@ -162,7 +177,7 @@ def load_refer_youtube_vos(root: str, split: str = "train", *,
       raise DataError(f"{meta_path}: video '{vid}' lists no frames")
     if not expressions:
       raise DataError(f"{meta_path}: video '{vid}' has no expressions")
-    img_dir = os.path.join(split_dir, "JPEGImages", vid)
+    img_dir = frames_dir(root, split, vid)
     try:
       on_disk = set(os.listdir(img_dir))
     except OSError as e:
@@ -175,7 +190,7 @@ def load_refer_youtube_vos(root: str, split: str = "train", *,
     with Image.open(paths[0]) as im:  # Header only: the size, for `info`.
       width, height = im.size
     video = FrameFolder(paths)
-    ann_dir = os.path.join(split_dir, "Annotations", vid)
+    ann_dir = annotations_dir(root, vid)
     present: dict[int, set[str]] = {}
     if split == "train":
       try:
@@ -282,13 +297,13 @@ def validate(root: str, quick: bool = False) -> Report:
   report = Report()
   meta = {}
   for split in ("train", "valid", "test"):
-    path = os.path.join(root, "meta_expressions", split, "meta_expressions.json")
+    path = meta_expressions_path(root, split)
     data = load_json(report, path)
     if data is not None and not isinstance(data.get("videos"), dict):
       report.error(path, "expected {'videos': {...}}")
       data = None
     meta[split] = (path, data["videos"] if data else {})
-  meta_json_path = os.path.join(root, "train", "meta.json")
+  meta_json_path = os.path.join(root, META_JSON)
   objects_meta = {}
   if os.path.isfile(meta_json_path):
     objects_meta = (load_json(report, meta_json_path) or {}).get("videos", {})
@@ -309,7 +324,7 @@ def validate(root: str, quick: bool = False) -> Report:
       entry = entries[vid]
       exps = _check_expressions(report, path, vid, entry, split == "train")
       frames = sorted((entry or {}).get("frames") or [])
-      img_dir = os.path.join(root, split, "JPEGImages", vid)
+      img_dir = frames_dir(root, split, vid)
       if not os.path.isdir(img_dir):
         report.error(img_dir, f"missing frames folder ({split} video '{vid}')")
         continue
@@ -321,7 +336,7 @@ def validate(root: str, quick: bool = False) -> Report:
           sizes[name] = img if isinstance(img, tuple) else img.shape[:2]
       if split != "train":
         continue
-      ann_dir = os.path.join(root, "train", "Annotations", vid)
+      ann_dir = annotations_dir(root, vid)
       if not os.path.isdir(ann_dir):
         report.error(ann_dir, f"missing annotation folder (video '{vid}')")
         continue
