@@ -120,6 +120,21 @@ class A2DMask:
     return mask > 0
 
 
+def parse_videoset_row(row: Sequence[str]) -> dict[str, Any]:
+  """One 9-column `videoset.csv` row -> dict; raises ValueError on a non-integer."""
+  return dict(vid=row[0].strip(), label=int(row[1]), height=int(row[4]),
+              width=int(row[5]), total_frames=int(row[6]),
+              annotated_frames=int(row[7]), subset=int(row[8]))
+
+
+def split_annotation_row(row: Sequence[str]) -> tuple[str, str, str]:
+  """`(video_id, instance_id, query)` of an `a2d_annotation.txt` row, stripped.
+
+  A query with an unquoted comma splits into more fields: they are joined back.
+  """
+  return row[0].strip(), row[1].strip(), ",".join(row[2:]).strip()
+
+
 def read_videoset(root: str) -> list[dict[str, Any]]:
   """Parses `Release/videoset.csv` (no header, 9 columns).
 
@@ -137,9 +152,7 @@ def read_videoset(root: str) -> list[dict[str, Any]]:
       if len(row) != 9:
         raise DataError(f"{path}:{lineno}: expected 9 columns, got {len(row)}: {row}")
       try:
-        rows.append(dict(vid=row[0].strip(), label=int(row[1]), height=int(row[4]),
-                         width=int(row[5]), total_frames=int(row[6]),
-                         annotated_frames=int(row[7]), subset=int(row[8])))
+        rows.append(parse_videoset_row(row))
       except ValueError as e:
         raise DataError(f"{path}:{lineno}: bad row {row}: {e}") from e
   return rows
@@ -166,8 +179,7 @@ def read_annotations(root: str) -> tuple[dict[str, list[tuple[int, str]]], int]:
         continue
       if len(row) < 3:
         raise DataError(f"{path}:{lineno}: expected 3 columns, got {row}")
-      # A query with an unquoted comma would split into more fields: re-join them.
-      vid, inst, query = row[0].strip(), row[1].strip(), ",".join(row[2:]).strip()
+      vid, inst, query = split_annotation_row(row)
       try:
         inst_id = int(inst)
       except ValueError:
@@ -361,8 +373,8 @@ def validate(root: str, quick: bool = False) -> Report:
       report.error(f"{vs_path}:{line_no}", f"expected 9 columns, got {len(row)}")
       continue
     try:
-      videos[row[0].strip()] = {"height": int(row[4]), "width": int(row[5]),
-                                "subset": int(row[8])}
+      v = parse_videoset_row(row)
+      videos[v["vid"]] = v
     except ValueError:
       report.error(f"{vs_path}:{line_no}", f"non-integer size/subset: {row}")
   missed_path = os.path.join(root, MISSED_FILE)
@@ -383,7 +395,7 @@ def validate(root: str, quick: bool = False) -> Report:
     if len(row) < 3:
       report.error(f"{ann_path}:{line_no}", f"expected 3 columns, got {row}")
       continue
-    vid, inst, query = row[0].strip(), row[1].strip(), ",".join(row[2:]).strip()
+    vid, inst, query = split_annotation_row(row)
     if not query:
       report.error(f"{ann_path}:{line_no}", f"empty query ({vid}, instance {inst})")
     if not inst.isdigit():

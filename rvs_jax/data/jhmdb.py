@@ -113,6 +113,14 @@ def num_mask_frames(path: str) -> int:
 # Annotation and layout
 
 
+def split_annotation_row(row: list[str]) -> tuple[str, str]:
+  """`(video_id, query)` of a `jhmdb_annotation.txt` row, stripped.
+
+  An unquoted comma inside the sentence splits it into more fields: they are joined back.
+  """
+  return row[0].strip(), ",".join(row[1:]).strip()
+
+
 def read_annotations(path: str) -> list[tuple[str, str]]:
   """Reads `jhmdb_annotation.txt` into `(video_id, query)` rows, in file order.
 
@@ -135,8 +143,7 @@ def read_annotations(path: str) -> list[tuple[str, str]]:
   for line_no, row in enumerate(rows[1:], start=2):
     if not row or not "".join(row).strip():
       continue
-    # An unquoted comma inside the sentence splits it into more fields: join them back.
-    video_id, query = row[0].strip(), ",".join(row[1:]).strip()
+    video_id, query = split_annotation_row(row)
     if not query:
       raise DataError(f"{path}:{line_no}: empty query for video '{video_id}'")
     if video_id in seen:
@@ -321,7 +328,7 @@ def validate(root: str, quick: bool = False) -> Report:
     if not line.strip():
       continue
     row = next(csv.reader([line]))
-    video_id, query = row[0].strip(), ",".join(row[1:]).strip()
+    video_id, query = split_annotation_row(row)
     if not query:
       report.error(f"{ann_path}:{line_no}", f"empty query for video '{video_id}'")
     if video_id in seen:
