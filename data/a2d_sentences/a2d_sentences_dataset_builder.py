@@ -76,7 +76,7 @@ class A2dSentences(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = os.fspath(dl_manager.manual_dir)
-    return {split: self._generate_examples(root, split) for split in ("train", "test")}
+    return {split: self._generate_examples(root, split) for split in a2d.SPLITS}
 
   def _generate_examples(self, root: str, split: str):
     for sample in a2d.load_a2d(root, split):

@@ -94,7 +94,7 @@ class ReferDavis(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = os.fspath(dl_manager.manual_dir)
-    return {split: self._generate_examples(root, split) for split in ("train", "val")}
+    return {split: self._generate_examples(root, split) for split in refer_davis.SPLITS}
 
   def _generate_examples(self, root: str, split: str):
     samples = refer_davis.load_refer_davis(

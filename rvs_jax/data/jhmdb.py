@@ -49,6 +49,7 @@ from rvs_jax.data.validate import Report, decode_lines, read_image
 from rvs_jax.data.video_io import FrameFolder
 
 ANNOTATION_FILE = "jhmdb_annotation.txt"
+ANNOTATION_HEADER = ("video_id", "query")
 FRAMES_DIR = "Rename_Images"
 MASKS_DIR = "puppet_mask"
 MASK_FILE = "puppet_mask.mat"
@@ -137,7 +138,7 @@ def read_annotations(path: str) -> list[tuple[str, str]]:
   except UnicodeDecodeError as e:
     raise DataError(f"{path}: not UTF-8 ({e})") from e
   rows = list(csv.reader(io.StringIO(text)))
-  if not rows or [c.strip() for c in rows[0][:2]] != ["video_id", "query"]:
+  if not rows or tuple(c.strip() for c in rows[0][:2]) != ANNOTATION_HEADER:
     raise DataError(f"{path}: expected header 'video_id,query'")
   out, seen = [], set()
   for line_no, row in enumerate(rows[1:], start=2):
@@ -321,7 +322,7 @@ def validate(root: str, quick: bool = False) -> Report:
   ann_path = os.path.join(root, ANNOTATION_FILE)
   lines = decode_lines(report, ann_path) or []
   rows: list[tuple[int, str, str]] = []
-  if lines and [c.strip() for c in lines[0].split(",")[:2]] != ["video_id", "query"]:
+  if lines and tuple(c.strip() for c in lines[0].split(",")[:2]) != ANNOTATION_HEADER:
     report.error(f"{ann_path}:1", "expected header 'video_id,query'")
   seen: dict[str, int] = {}
   for line_no, line in enumerate(lines[1:], start=2):
