@@ -34,6 +34,7 @@ def main(argv):
   # pylint: disable=g-import-not-at-top
   import jax
   from rvs_jax import datasets, evaluator, models, trainer, video_evaluator, visualize
+  from rvs_jax.data import registry
   # pylint: enable=g-import-not-at-top
   config, workdir = _CONFIG.value, _WORKDIR.value
   mesh = sharding.make_mesh()
@@ -45,7 +46,7 @@ def main(argv):
     raise SystemExit(f"error: {e}") from None
   variables = jax.device_put(variables, sharding.replicated(mesh))
 
-  if config.data.name in video_evaluator.BENCHMARKS:
+  if registry.get(config.data.name).scoring == "video":
     # Video benchmarks: every frame of every expression, J / F / J&F, submission zip.
     video_evaluator.run(config, workdir, model, variables, mesh,
                         vectors_dir=_CHECKPOINT.value or workdir)

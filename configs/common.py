@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from rvs_jax.data import registry
+
 # The TPAMI model (MODEL_SPEC §0 `lstc`), the default of every field.
 LSTC = dict(
     text_hidden=300, text_bias=True, mask_pads=True,
@@ -118,10 +120,11 @@ def experiment_config(base: dict, args: list[str], *, dataset: str,
       root="",                   # The unpacked official layout (manual download).
       glove="",                  # GloVe .txt/.zip; "" -> <root>/glove.synthetic.300d.txt
       train_split="train", eval_split="test",
-      image_size=64 if tiny else 320, num_frames=8, clip_stride=2,
+      image_size=64 if tiny else 320, num_frames=8,
       cstm_border_quirk=False, max_words=20, backend="auto", num_workers=0,
       max_train_samples=0, max_eval_samples=0,   # 0 = all; >0 for quick runs.
   ))
+  config.data.update(registry.get(dataset).data_defaults())  # Splits, clip_stride.
   config.data.update(data)
   config.train = ml_collections.ConfigDict(dict(
       batch_size=8, num_epochs=15, num_steps=-1,      # num_steps > 0 overrides epochs.

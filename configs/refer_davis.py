@@ -12,6 +12,6 @@ from configs import common
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   args = common.parse_arg(arg)
   config = common.experiment_config(common.LSTC, args, dataset="refer_davis",
-                                    train_split="train", eval_split="val", clip_stride=1)
+                                    train_split="train", eval_split="val")
   config.train.update(num_epochs=1, lr=1e-5, lr_decay_epochs=())
   return config

@@ -16,6 +16,6 @@ from configs import common
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   args = common.parse_arg(arg)
   config = common.experiment_config(common.LSTC, args, dataset="refer_youtube_vos",
-                                    eval_split="valid", clip_stride=1)
+                                    eval_split="valid")
   config.train.eval_every_epochs = 0
   return config

@@ -12,31 +12,16 @@ import logging
 import os
 
 from rvs_jax import text as text_lib
-from rvs_jax.data import a2d, jhmdb, pipeline, refer_davis, refer_youtube_vos
+from rvs_jax.data import pipeline, registry
+from rvs_jax.data.synthetic import GLOVE_NAME as SYNTHETIC_GLOVE
 from rvs_jax.data.types import DataError, Sample
 
 WORD_VECTORS_FILE = "word_vectors.npz"
-SYNTHETIC_GLOVE = "glove.synthetic.300d.txt"
-
-_LOADERS = {
-    "synthetic": a2d.load_a2d,           # The synthetic benchmark is written as A2D.
-    "a2d_sentences": a2d.load_a2d,
-    "jhmdb_sentences": jhmdb.load_jhmdb,
-    "refer_youtube_vos": refer_youtube_vos.load_refer_youtube_vos,
-    "refer_davis": refer_davis.load_refer_davis,
-}
 
 
 def load_samples(data, split: str) -> list[Sample]:
-  """The samples of `split` of the benchmark `data.name` under `data.root`."""
-  if data.name not in _LOADERS:
-    raise ValueError(f"config.data.name={data.name!r}; known: {sorted(_LOADERS)}")
-  if not data.root or not os.path.isdir(data.root):
-    hint = (" Generate it with `python -m rvs_jax.data.synthetic --out "
-            f"{data.root or 'synthetic_data'}`." if data.name == "synthetic" else
-            " Download the benchmark (see README) and pass --config.data.root=<folder>.")
-    raise DataError(f"data root {data.root!r} of {data.name} is not a folder.{hint}")
-  samples = _LOADERS[data.name](data.root, split)
+  """The samples of `split` of the registered benchmark `data.name` under `data.root`."""
+  samples = registry.get(data.name).read(data, split)
   limit = data.max_train_samples if split == data.train_split else data.max_eval_samples
   return samples[:limit] if limit else samples
 

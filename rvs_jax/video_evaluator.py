@@ -1,8 +1,8 @@
 """Evaluation of the video benchmarks: Refer-YouTube-VOS and Refer-DAVIS17.
 
 Every (video, expression) is predicted on every frame: each frame is the target of its
-own clip (`pipeline.clip_indices` with the sample's `info["clip_stride"]`, 1 for both
-readers, clamped at the ends). The readers already make one `Sample` per frame per
+own clip (`pipeline.clip_indices` with `config.data.clip_stride`, whose default is 1 for
+both benchmarks, clamped at the ends). The readers already make one `Sample` per frame per
 expression (`targets="all"`), so the A2D machinery (`evaluator.predict_batches`) gives
 the per-frame probabilities; the samples are only re-ordered frame-major within a video
 (`frame_major`) so that all expressions of a frame arrive together, which the Ref-DAVIS
@@ -78,12 +78,11 @@ from PIL import Image
 from scipy import optimize
 
 from rvs_jax import metrics as metrics_lib
-from rvs_jax.data import refer_davis, refer_youtube_vos
-from rvs_jax.data.fixtures import palette as davis_palette
+from rvs_jax.data import registry
 from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
+from rvs_jax.data.refer_youtube_vos import palette as davis_palette
 from rvs_jax.data.types import DataError, Sample
 
-BENCHMARKS = ("refer_youtube_vos", "refer_davis")
 PROTOCOL = "clean"          # The binarisation used (see module docstring): JSON name.
 THRESHOLD = 0.5             # Absolute threshold of the binary submission masks.
 DAVIS_KEEP = 0.5            # ReferFormer zeroes object probabilities below this ...
@@ -131,17 +130,11 @@ def load_video_samples(data, split: str) -> list[Sample]:
   Raises:
     DataError: missing root or bad data (from the readers).
   """
-  if data.name not in BENCHMARKS:
-    raise ValueError(f"{data.name!r} is not a video benchmark {BENCHMARKS}")
-  if not data.root or not os.path.isdir(data.root):
-    raise DataError(f"data root {data.root!r} of {data.name} is not a folder. Download "
-                    "the benchmark (see README) and pass --config.data.root=<folder>.")
-  if data.name == "refer_youtube_vos":
-    samples = refer_youtube_vos.load_refer_youtube_vos(data.root, split, targets="all")
-  else:
-    samples = refer_davis.load_refer_davis(
-        data.root, split, annotations=data.get("annotations", "unsupervised"),
-        targets="all")
+  bench = registry.get(data.name)
+  if bench.scoring != "video":
+    raise ValueError(f"config.data.name={data.name!r} is scored per frame, not as a "
+                     "video benchmark")
+  samples = bench.read(data, split, scoring=True)
   limit = data.get("max_eval_samples", 0)
   if limit:
     keys = list(dict.fromkeys(_expression_key(s) for s in samples))[:limit]
@@ -550,7 +543,7 @@ def run(config, workdir: str, model, variables, mesh,
   """eval.py's path for the video benchmarks: predict, write, score, print.
 
   Args:
-    config: the experiment config (`data.name` in `BENCHMARKS`).
+    config: the experiment config (`data.name` a benchmark with `scoring="video"`).
     workdir: outputs go to `<workdir>/eval/`.
     model, variables, mesh: the model, its (replicated) variables and the device mesh.
     vectors_dir: where `word_vectors.npz` lives (the checkpoint or the workdir).

@@ -1,4 +1,4 @@
-"""Benchmark readers on generated trees in each official layout (rvs_jax.data.fixtures).
+"""Benchmark readers on generated trees in each official layout (testing.fixtures).
 
 Counts, masks and frames are compared with the generators' ground truth, and every known
 quirk of the releases is exercised: J-HMDB videos with fewer masks than frames and its
@@ -17,11 +17,12 @@ import pytest
 import scipy.io
 
 from rvs_jax.data import a2d
-from rvs_jax.data import fixtures
 from rvs_jax.data import jhmdb
 from rvs_jax.data import refer_davis
 from rvs_jax.data import refer_youtube_vos as ytvos
+from rvs_jax.data import registry
 from rvs_jax.data.types import DataError
+from rvs_jax.testing import fixtures
 
 
 def _close(a, b, tol=4):
@@ -65,7 +66,8 @@ def test_jhmdb_samples_match_ground_truth(trees):
     np.testing.assert_array_equal(s.mask.load(), v["masks"][s.target])
     assert s.video.num_frames == len(v["frames"])
     np.testing.assert_array_equal(s.video.load([s.target])[0], v["frames"][s.target])
-    assert s.info["action"] == v["action"] and s.info["clip_stride"] == 2
+    # The stride is config.data.clip_stride (default from the registry), not the sample's.
+    assert s.info["action"] == v["action"] and "clip_stride" not in s.info
     assert (s.info["height"], s.info["width"]) == v["frames"].shape[1:3]
   assert list(per_video) == truth["order"]  # Annotation-file order.
   for vid, frames in per_video.items():
@@ -132,7 +134,7 @@ def test_ytvos_train_masks_and_counts(trees, tmp_path):
     mask = s.mask.load()
     np.testing.assert_array_equal(mask, v["labels"][s.target] == int(exp["obj_id"]))
     assert mask.any() and s.info["present"]  # Train targets show the object.
-    assert s.info["clip_stride"] == 1
+    assert "clip_stride" not in s.info
     assert s.video.num_frames == len(v["frames"])
     assert _close(s.video.load([s.target])[0], v["images"][s.target])
   # Object 2 of trainA is only visible from the third frame on.
@@ -229,7 +231,7 @@ def test_davis_samples_and_masks(trees, annotations):
       assert s.info["kind"] in ("first_frame", "full_video")
       assert s.info["annotator"] in (1, 2) and s.info["annotations"] == annotations
       assert s.sample_id == f"{s.video_id}/{s.info['exp_id']}/{v['frames'][s.target]}"
-      assert s.info["clip_stride"] == 1
+      assert "clip_stride" not in s.info
     s = samples[0]
     assert _close(s.video.load([s.target])[0], videos[s.video_id]["images"][s.target])
   present = refer_davis.load_refer_davis(root, "val", targets="present")
@@ -269,3 +271,31 @@ def test_a2d_reader_on_official_layout(trees):
     s = samples[0]
     assert _close(s.video.load([s.target])[0], truth["frames"][s.video_id][s.target])
   assert not any(s.video_id == "vidMissed" for s in a2d.load_a2d(root, "test"))
+
+
+def test_registry_holds_each_benchmarks_clip_stride_and_splits():
+  # A2D-trained models run zero-shot on J-HMDB: A2D's stride. The video sets step
+  # through an already subsampled frame list: stride 1.
+  strides = {n: registry.get(n).clip_stride for n in registry.names()}
+  assert strides == {"a2d_sentences": 2, "jhmdb_sentences": 2, "refer_youtube_vos": 1,
+                     "refer_davis": 1, "synthetic": 2}
+  assert {n: registry.get(n).scoring for n in registry.names()} == {
+      "a2d_sentences": "frame", "jhmdb_sentences": "frame", "refer_youtube_vos": "video",
+      "refer_davis": "video", "synthetic": "frame"}
+  assert registry.get("refer_davis").eval_split in refer_davis.SPLITS
+  assert registry.get("refer_youtube_vos").eval_split in ytvos.SPLITS
+  assert registry.get("a2d_sentences").eval_split in a2d.SPLITS
+  assert registry.get("jhmdb_sentences").train_split is None  # Evaluation only.
+
+
+def test_unknown_benchmark_is_one_line_listing_the_known():
+  with pytest.raises(ValueError) as e:
+    registry.get("a2d")
+  msg = str(e.value)
+  assert "\n" not in msg and "'a2d'" in msg
+  assert all(n in msg for n in registry.names())
+
+
+def test_registry_refuses_a_name_twice():
+  with pytest.raises(ValueError, match="already registered"):
+    registry.register(registry.get("synthetic"))

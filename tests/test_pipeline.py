@@ -303,14 +303,18 @@ def test_long_and_unknown_words_are_reported(wv):
   assert loader.word_mask[0].all()
 
 
-def test_sample_clip_stride_overrides_pipeline_stride(wv):
-  # Refer-YouTube-VOS / Refer-DAVIS samples carry info["clip_stride"] = 1; A2D-style
-  # samples carry none and keep the pipeline's stride (2).
+def test_pipeline_stride_applies_to_every_sample(wv):
+  # The stride is the pipeline's (config.data.clip_stride): a sample's info cannot
+  # override it, so the user's --config.data.clip_stride always wins.
   samples = _samples(2)
   samples[0] = Sample(**{**samples[0].__dict__, "target": 10,
                          "info": {"clip_stride": 1}})
   samples[1] = Sample(**{**samples[1].__dict__, "target": 10})
   loader = _pipe(samples, wv, train=False, stride=2).loader
   got = [loader.load(i)["video"][:, 0, 0, 0] * 255 for i in range(2)]
-  np.testing.assert_allclose(got[0], np.arange(6, 14, dtype=np.float32))
-  np.testing.assert_allclose(got[1], P.clip_indices(10, 20, stride=2).astype(np.float32))
+  for g in got:
+    np.testing.assert_allclose(g, P.clip_indices(10, 20, stride=2).astype(np.float32))
+  loader = _pipe(samples, wv, train=False, stride=1).loader
+  got = [loader.load(i)["video"][:, 0, 0, 0] * 255 for i in range(2)]
+  for g in got:
+    np.testing.assert_allclose(g, np.arange(6, 14, dtype=np.float32))

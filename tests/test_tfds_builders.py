@@ -17,10 +17,11 @@ tfds = pytest.importorskip("tensorflow_datasets")
 
 # pylint: disable=g-import-not-at-top
 from rvs_jax.data import a2d
-from rvs_jax.data import fixtures
+from rvs_jax.testing import fixtures
 from rvs_jax.data import jhmdb
 from rvs_jax.data import refer_davis
 from rvs_jax.data import refer_youtube_vos
+from rvs_jax.data import registry
 from rvs_jax.data import tfds_source
 from rvs_jax.data.types import DataError
 
@@ -28,16 +29,16 @@ DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 sys.path.insert(0, DATA)
 import build_tfds  # data/build_tfds.py
 
-# (folder in data/, registered name, fixture writer, reader(root, split, config), splits)
+# (folder in data/, TFDS name, fixture writer, reader(root, split, config), splits)
 CASES = {
-    "a2d_sentences": ("a2d_sentences_rvs", fixtures.write_a2d,
+    "a2d_sentences": ("a2d_sentences", fixtures.write_a2d,
                       lambda r, s, c: a2d.load_a2d(r, s), ("train", "test")),
-    "jhmdb_sentences": ("jhmdb_sentences_rvs", fixtures.write_jhmdb,
+    "jhmdb_sentences": ("jhmdb_sentences", fixtures.write_jhmdb,
                         lambda r, s, c: jhmdb.load_jhmdb(r, s), ("test",)),
-    "refer_youtube_vos": ("refer_youtube_vos_rvs", fixtures.write_refer_youtube_vos,
+    "refer_youtube_vos": ("refer_youtube_vos", fixtures.write_refer_youtube_vos,
                           lambda r, s, c: refer_youtube_vos.load_refer_youtube_vos(r, s),
                           ("train", "valid", "test")),
-    "refer_davis": ("refer_davis_rvs", fixtures.write_refer_davis,
+    "refer_davis": ("refer_davis", fixtures.write_refer_davis,
                     lambda r, s, c: refer_davis.load_refer_davis(r, s, annotations=c),
                     ("train", "val")),
 }
@@ -97,26 +98,36 @@ def test_build_and_read_back(built, folder):
       sample.video.load(outside[:1])
 
 
+def test_builder_names_are_the_registry_names(built):
+  # One spelling: data/<name>/, the TFDS name and config.data.name are the same.
+  data_dir, out = built
+  for folder in CASES:
+    assert folder in registry.names()
+    assert CASES[folder][0] == folder
+    assert build_tfds.builder_class(os.path.join(DATA, folder)).name == folder
+  assert set(CASES) <= set(os.listdir(data_dir))  # The built datasets, same names.
+
+
 def test_extras_and_clip_strides(built):
   data_dir, _ = built
   rec = next(tfds_source.load_records(
-      tfds_source.find_builder_dir(data_dir, "refer_davis_rvs", "unsupervised"), "val"))
+      tfds_source.find_builder_dir(data_dir, "refer_davis", "unsupervised"), "val"))
   assert rec["kind"] in ("first_frame", "full_video") and rec["annotator"] in (1, 2)
   assert int(rec["exp_id"]) % 4 == rec["info"]["slot"]
   steps = set(np.diff(rec["clip_indices"]).tolist())
-  assert steps <= {0, 1}  # Stride 1 for DAVIS / YTVOS.
+  assert steps <= {0, 1}  # Stride 1 for DAVIS / YTVOS (the registry's clip_stride).
   rec = next(tfds_source.load_records(
-      tfds_source.find_builder_dir(data_dir, "a2d_sentences_rvs"), "train"))
+      tfds_source.find_builder_dir(data_dir, "a2d_sentences"), "train"))
   assert set(np.diff(rec["clip_indices"]).tolist()) <= {0, 1, 2}
   assert rec["instance_id"] == rec["info"]["instance_id"]
   valid = list(tfds_source.load_records(
-      tfds_source.find_builder_dir(data_dir, "refer_youtube_vos_rvs"), "valid"))
+      tfds_source.find_builder_dir(data_dir, "refer_youtube_vos"), "valid"))
   assert all(r["obj_id"] == -1 and not r["has_mask"] for r in valid)
 
 
 def test_jhmdb_frame_list_is_stored(built, tmp_path):
   data_dir, out = built
-  builder_dir = tfds_source.find_builder_dir(data_dir, "jhmdb_sentences_rvs")
+  builder_dir = tfds_source.find_builder_dir(data_dir, "jhmdb_sentences")
   with open(os.path.join(builder_dir, "metadata.json")) as f:
     meta = json.load(f)
   samples = jhmdb.load_jhmdb(out["jhmdb_sentences"][0])
@@ -136,7 +147,7 @@ def test_build_cli(built, tmp_path):
   build_tfds.main([os.path.join(DATA, "jhmdb_sentences"),
                    f"--manual_dir={out['jhmdb_sentences'][0]}",
                    f"--data_dir={tmp_path}"])
-  builder_dir = tfds_source.find_builder_dir(str(tmp_path), "jhmdb_sentences_rvs")
+  builder_dir = tfds_source.find_builder_dir(str(tmp_path), "jhmdb_sentences")
   assert len(list(tfds_source.load_records(builder_dir, "test"))) == len(
       jhmdb.load_jhmdb(out["jhmdb_sentences"][0]))
 
@@ -168,7 +179,10 @@ def test_official_tfds_build_cli(tmp_path):
   proc = subprocess.run(
       [tfds_cli, "build", "data/jhmdb_sentences", f"--manual_dir={manual}",
        f"--data_dir={out}"], cwd=root, capture_output=True, text=True, timeout=600,
-      check=False)
+      check=False,
+      # This tree's rvs_jax, not whichever one the environment has installed.
+      env={**os.environ, "PYTHONPATH": os.pathsep.join(
+          [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])})
   assert proc.returncode == 0, proc.stderr[-3000:]
   records = [f for _, _, files in os.walk(out) for f in files if ".tfrecord" in f]
   assert records, os.listdir(out)

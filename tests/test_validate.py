@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-from rvs_jax.data import fixtures
+from rvs_jax.testing import fixtures
 from rvs_jax.data import validate
 
-WRITERS = {"jhmdb": fixtures.write_jhmdb, "refer_youtube_vos":
+WRITERS = {"jhmdb_sentences": fixtures.write_jhmdb, "refer_youtube_vos":
            fixtures.write_refer_youtube_vos, "refer_davis": fixtures.write_refer_davis,
-           "a2d": fixtures.write_a2d}
+           "a2d_sentences": fixtures.write_a2d}
 
 
 def _truncate(path, keep):
@@ -44,6 +44,14 @@ def test_clean_trees_pass(tmp_path, benchmark, capsys):
   assert validate.main([benchmark, str(tmp_path)]) == 0
   out = capsys.readouterr().out
   assert "0 error(s)" in out and "ERROR" not in out
+
+
+def test_old_spellings_are_refused_with_the_known_names(tmp_path):
+  # One spelling per benchmark: the registry's. The old aliases ("a2d", "ytvos") are gone.
+  with pytest.raises(ValueError, match="known: a2d_sentences, jhmdb_sentences"):
+    validate.validate("a2d", str(tmp_path))
+  with pytest.raises(SystemExit):
+    validate.main(["ytvos", str(tmp_path)])
 
 
 def test_jhmdb_broken(tmp_path, capsys):
@@ -74,12 +82,12 @@ def test_jhmdb_broken(tmp_path, capsys):
       ("jhmdb_annotation.txt:4", "not utf-8"),
       ("jhmdb_annotation.txt:6", "no frames folder"),
   ]
-  _check(validate.validate("jhmdb", root), expected)
-  assert validate.main(["jhmdb", root]) == 1
+  _check(validate.validate("jhmdb_sentences", root), expected)
+  assert validate.main(["jhmdb_sentences", root]) == 1
   out = capsys.readouterr().out
   assert f"{len(expected)} error(s)" in out
   # --quick skips decoding but still finds missing files.
-  quick = validate.validate("jhmdb", root, quick=True)
+  quick = validate.validate("jhmdb_sentences", root, quick=True)
   assert any("00004.png" in p.path for p in quick.errors)
 
 
@@ -110,7 +118,7 @@ def test_refer_youtube_vos_broken(tmp_path):
       ("meta_expressions.json", "object 7 is empty"),
       ("valid/JPEGImages/valB", "missing frames folder"),
   ])
-  assert validate.main(["ytvos", root]) == 1
+  assert validate.main(["refer_youtube_vos", root]) == 1
 
 
 def test_refer_davis_broken(tmp_path):
@@ -161,7 +169,7 @@ def test_a2d_broken(tmp_path):
     f["reMask"], f["instance"] = np.ones((w, h), np.uint8), np.array([1.0])
   with open(os.path.join(root, "text_annotations", "a2d_annotation.txt"), "ab") as f:
     f.write(b"vidTestA,2,\nvidTrainA,1,a caf\xe9 table\n")
-  _check(validate.validate("a2d", root), [
+  _check(validate.validate("a2d_sentences", root), [
       ("clips320H/vidTrainB.mp4", "missing video file"),
       ("clips320H/vidTrainA.mp4", "unreadable video"),
       ("vidTrainA/00005.h5", "unreadable h5"),
@@ -170,4 +178,4 @@ def test_a2d_broken(tmp_path):
       ("a2d_annotation.txt:", "empty query"),
       ("a2d_annotation.txt:", "not utf-8"),
   ])
-  assert validate.main(["a2d", root]) == 1
+  assert validate.main(["a2d_sentences", root]) == 1

@@ -1,4 +1,4 @@
-"""TFDS builder `a2d_sentences_rvs`: A2D Sentences, one example per (frame, sentence).
+"""TFDS builder `a2d_sentences`: A2D Sentences, one example per (frame, sentence).
 
 Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
 
@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import a2d
+from rvs_jax.data import registry
 from rvs_jax.data import tfds_source
 
 _DESCRIPTION = """
@@ -34,7 +35,12 @@ _CITATION = """
 """
 
 
-class A2dSentencesRvs(tfds.core.GeneratorBasedBuilder):
+_STRIDE = registry.get("a2d_sentences").clip_stride  # The clip stored per example.
+
+
+# The class name gives the TFDS name `a2d_sentences`: the registry's spelling, so the
+# config, the validator, this folder and the built dataset share one name.
+class A2dSentences(tfds.core.GeneratorBasedBuilder):
   """A2D Sentences in the rvs_jax example schema."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -51,7 +57,7 @@ class A2dSentencesRvs(tfds.core.GeneratorBasedBuilder):
     <manual_dir>/text_annotations/a2d_missed_videos.txt
     <manual_dir>/text_annotations/a2d_annotation_with_instances/<video_id>/<frame>.h5
 
-  Check it first with `python -m rvs_jax.data.validate a2d <manual_dir>`.
+  Check it first with `python -m rvs_jax.data.validate a2d_sentences <manual_dir>`.
   """
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -70,11 +76,11 @@ class A2dSentencesRvs(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = os.fspath(dl_manager.manual_dir)
-    return {split: self._generate_examples(root, split) for split in ("train", "test")}
+    return {split: self._generate_examples(root, split) for split in a2d.SPLITS}
 
   def _generate_examples(self, root: str, split: str):
     for sample in a2d.load_a2d(root, split):
       info = sample.info
-      yield sample.sample_id, tfds_source.encode_sample(sample, {
+      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
           "instance_id": int(info["instance_id"]), "frame": int(info["frame"]),
           "label": int(info.get("label", -1)), "kind": info.get("kind", "")})

@@ -1,4 +1,4 @@
-"""TFDS builder `jhmdb_sentences_rvs`: J-HMDB Sentences, 3 fixed frames per video.
+"""TFDS builder `jhmdb_sentences`: J-HMDB Sentences, 3 fixed frames per video.
 
 Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
 
@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import jhmdb
+from rvs_jax.data import registry
 from rvs_jax.data import tfds_source
 
 SAMPLES_FILE = "jhmdb_samples.json"
@@ -39,7 +40,12 @@ _CITATION = """
 """
 
 
-class JhmdbSentencesRvs(tfds.core.GeneratorBasedBuilder):
+_STRIDE = registry.get("jhmdb_sentences").clip_stride  # The clip stored per example.
+
+
+# The class name gives the TFDS name `jhmdb_sentences`: the registry's spelling, so the
+# config, the validator, this folder and the built dataset share one name.
+class JhmdbSentences(tfds.core.GeneratorBasedBuilder):
   """J-HMDB Sentences in the rvs_jax example schema."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -54,7 +60,7 @@ class JhmdbSentencesRvs(tfds.core.GeneratorBasedBuilder):
     <manual_dir>/jhmdb_annotation.txt
     <manual_dir>/jhmdb_samples.json     (optional: a fixed frame list to use)
 
-  Check it first with `python -m rvs_jax.data.validate jhmdb <manual_dir>`.
+  Check it first with `python -m rvs_jax.data.validate jhmdb_sentences <manual_dir>`.
   """
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -86,5 +92,5 @@ class JhmdbSentencesRvs(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, samples):
     for sample in samples:
-      yield sample.sample_id, tfds_source.encode_sample(sample, {
+      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
           "action": sample.info["action"], "frame": int(sample.info["frame"])})

@@ -1,4 +1,4 @@
-"""TFDS builder `refer_davis_rvs`: Refer-DAVIS17, one example per (expression, frame).
+"""TFDS builder `refer_davis`: Refer-DAVIS17, one example per (expression, frame).
 
 Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
 
@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import refer_davis
+from rvs_jax.data import registry
 from rvs_jax.data import tfds_source
 
 _DESCRIPTION = """
@@ -42,7 +43,12 @@ class ReferDavisConfig(tfds.core.BuilderConfig):
   annotations: str = "unsupervised"
 
 
-class ReferDavisRvs(tfds.core.GeneratorBasedBuilder):
+_STRIDE = registry.get("refer_davis").clip_stride  # The clip stored per example.
+
+
+# The class name gives the TFDS name `refer_davis`: the registry's spelling, so the
+# config, the validator, this folder and the built dataset share one name.
+class ReferDavis(tfds.core.GeneratorBasedBuilder):
   """Refer-DAVIS17 in the rvs_jax example schema."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -88,14 +94,14 @@ class ReferDavisRvs(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = os.fspath(dl_manager.manual_dir)
-    return {split: self._generate_examples(root, split) for split in ("train", "val")}
+    return {split: self._generate_examples(root, split) for split in refer_davis.SPLITS}
 
   def _generate_examples(self, root: str, split: str):
     samples = refer_davis.load_refer_davis(
         root, split, annotations=self.builder_config.annotations)
     for sample in samples:
       info = sample.info
-      yield sample.sample_id, tfds_source.encode_sample(sample, {
+      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
           "exp_id": info["exp_id"], "obj_id": int(info["obj_id"]),
           "annotator": int(info["annotator"]), "kind": info["kind"],
           "frame": info["frame"]})

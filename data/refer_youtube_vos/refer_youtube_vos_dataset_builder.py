@@ -1,4 +1,4 @@
-"""TFDS builder `refer_youtube_vos_rvs`: Refer-YouTube-VOS, one example per frame.
+"""TFDS builder `refer_youtube_vos`: Refer-YouTube-VOS, one example per frame.
 
 Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
 
@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import refer_youtube_vos
+from rvs_jax.data import registry
 from rvs_jax.data import tfds_source
 
 _DESCRIPTION = """
@@ -44,7 +45,12 @@ _CITATION = """
 """
 
 
-class ReferYoutubeVosRvs(tfds.core.GeneratorBasedBuilder):
+_STRIDE = registry.get("refer_youtube_vos").clip_stride  # The clip stored per example.
+
+
+# The class name gives the TFDS name `refer_youtube_vos`: the registry's spelling, so the
+# config, the validator, this folder and the built dataset share one name.
+class ReferYoutubeVos(tfds.core.GeneratorBasedBuilder):
   """Refer-YouTube-VOS in the rvs_jax example schema."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -91,6 +97,6 @@ class ReferYoutubeVosRvs(tfds.core.GeneratorBasedBuilder):
     for sample in refer_youtube_vos.load_refer_youtube_vos(root, split):
       info = sample.info
       obj_id = info.get("obj_id")
-      yield sample.sample_id, tfds_source.encode_sample(sample, {
+      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
           "exp_id": info["exp_id"], "obj_id": -1 if obj_id is None else int(obj_id),
           "frame": info["frame"]})

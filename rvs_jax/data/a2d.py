@@ -1,4 +1,4 @@
-"""Reader for the official A2D Sentences layout (cstm_reference.md §3.1).
+"""A2D Sentences: the official layout, its reader, validator and writers.
 
 Layout (paths relative to `root`):
 
@@ -31,10 +31,10 @@ Known anomalies of the real data, all handled here:
     the extra masks are never used;
   * videos listed in `a2d_missed_videos.txt` are excluded even if they have rows.
 
-Counts on the real data (from cstm_reference.md §2.2 and §3.1, not re-measured here
-because the data set is not on this machine): CSTM's lists have 15,691 train samples
-(3,017 videos, 9,477 frames) and 3,794 test samples (737 videos, 2,337 frames). An
-independent enumeration of the same rule gives 3,800 test samples, so this reader is
+Counts on the real data (from CSTM's sample lists and an independent enumeration, not
+re-measured here because the data set is not on this machine): CSTM's lists have 15,691
+train samples (3,017 videos, 9,477 frames) and 3,794 test samples (737 videos, 2,337
+frames). An independent enumeration of the same rule gives 3,800 test samples, so this reader is
 expected to produce about 15,7xx / 3,800: CSTM's lists are a few samples shorter for
 undocumented reasons (probably empty masks). Treat the train count as approximate
 (within a few tens) and the test count as 3,800 +- 6 until checked on the data.
@@ -47,16 +47,24 @@ import csv
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import h5py
 import numpy as np
 
 from rvs_jax.data.types import DataError, Sample
+from rvs_jax.data.validate import Report, decode_lines
+from rvs_jax.data import video_io
 from rvs_jax.data.video_io import Mp4Video
 
 SPLITS = {"train": 0, "test": 1}
+CLIP_STRIDE = 2  # CSTM's A2D clips: 8 frames two apart around the target.
+VIDEOSET_FILE = "Release/videoset.csv"
+CLIPS_DIR = "Release/clips320H"
+ANNOTATION_FILE = "text_annotations/a2d_annotation.txt"
+MISSED_FILE = "text_annotations/a2d_missed_videos.txt"
 ANNOTATION_DIR = "text_annotations/a2d_annotation_with_instances"
+ANNOTATION_HEADER = ("video_id", "instance_id", "query")
 META_FILE = "synthetic_meta.json"  # Only present in the synthetic benchmark.
 
 log = logging.getLogger(__name__)
@@ -112,13 +120,28 @@ class A2DMask:
     return mask > 0
 
 
+def parse_videoset_row(row: Sequence[str]) -> dict[str, Any]:
+  """One 9-column `videoset.csv` row -> dict; raises ValueError on a non-integer."""
+  return dict(vid=row[0].strip(), label=int(row[1]), height=int(row[4]),
+              width=int(row[5]), total_frames=int(row[6]),
+              annotated_frames=int(row[7]), subset=int(row[8]))
+
+
+def split_annotation_row(row: Sequence[str]) -> tuple[str, str, str]:
+  """`(video_id, instance_id, query)` of an `a2d_annotation.txt` row, stripped.
+
+  A query with an unquoted comma splits into more fields: they are joined back.
+  """
+  return row[0].strip(), row[1].strip(), ",".join(row[2:]).strip()
+
+
 def read_videoset(root: str) -> list[dict[str, Any]]:
   """Parses `Release/videoset.csv` (no header, 9 columns).
 
   Returns:
     One dict per row: vid, label, height, width, total_frames, annotated_frames, subset.
   """
-  path = os.path.join(root, "Release", "videoset.csv")
+  path = os.path.join(root, VIDEOSET_FILE)
   if not os.path.isfile(path):
     raise DataError(f"A2D video list not found: {path}")
   rows = []
@@ -129,9 +152,7 @@ def read_videoset(root: str) -> list[dict[str, Any]]:
       if len(row) != 9:
         raise DataError(f"{path}:{lineno}: expected 9 columns, got {len(row)}: {row}")
       try:
-        rows.append(dict(vid=row[0].strip(), label=int(row[1]), height=int(row[4]),
-                         width=int(row[5]), total_frames=int(row[6]),
-                         annotated_frames=int(row[7]), subset=int(row[8])))
+        rows.append(parse_videoset_row(row))
       except ValueError as e:
         raise DataError(f"{path}:{lineno}: bad row {row}: {e}") from e
   return rows
@@ -143,7 +164,7 @@ def read_annotations(root: str) -> tuple[dict[str, list[tuple[int, str]]], int]:
   Returns:
     ({video_id: [(instance_id, query), ...]} in file order, number of dropped rows).
   """
-  path = os.path.join(root, "text_annotations", "a2d_annotation.txt")
+  path = os.path.join(root, ANNOTATION_FILE)
   if not os.path.isfile(path):
     raise DataError(f"A2D annotation file not found: {path}")
   out: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)
@@ -151,16 +172,14 @@ def read_annotations(root: str) -> tuple[dict[str, list[tuple[int, str]]], int]:
   with open(path, newline="", encoding="utf-8") as f:
     reader = csv.reader(f)
     header = next(reader, None)
-    if header is None or [h.strip() for h in header[:3]] != [
-        "video_id", "instance_id", "query"]:
+    if header is None or tuple(h.strip() for h in header[:3]) != ANNOTATION_HEADER:
       raise DataError(f"{path}: expected header video_id,instance_id,query, got {header}")
     for lineno, row in enumerate(reader, 2):
       if not row:
         continue
       if len(row) < 3:
         raise DataError(f"{path}:{lineno}: expected 3 columns, got {row}")
-      # A query with an unquoted comma would split into more fields: re-join them.
-      vid, inst, query = row[0].strip(), row[1].strip(), ",".join(row[2:]).strip()
+      vid, inst, query = split_annotation_row(row)
       try:
         inst_id = int(inst)
       except ValueError:
@@ -174,7 +193,7 @@ def read_annotations(root: str) -> tuple[dict[str, list[tuple[int, str]]], int]:
 
 def read_missed(root: str) -> set[str]:
   """Video ids in `a2d_missed_videos.txt` (empty set when the file is absent)."""
-  path = os.path.join(root, "text_annotations", "a2d_missed_videos.txt")
+  path = os.path.join(root, MISSED_FILE)
   if not os.path.isfile(path):
     return set()
   with open(path, encoding="utf-8") as f:
@@ -226,7 +245,7 @@ def load_a2d(root: str | os.PathLike, split: str) -> list[Sample]:
     vid = v["vid"]
     if v["subset"] != SPLITS[split] or vid in missed or vid not in annotations:
       continue
-    clip = os.path.join(root, "Release", "clips320H", f"{vid}.mp4")
+    clip = os.path.join(root, CLIPS_DIR, f"{vid}.mp4")
     if not os.path.isfile(clip):
       raise DataError(f"video file not found: {clip} (video {vid})")
     video = Mp4Video(clip)
@@ -275,3 +294,192 @@ def load_a2d(root: str | os.PathLike, split: str) -> list[Sample]:
             sample_id=sid, video_id=vid, video=video,
             target=frame - 1, sentence=query, mask=A2DMask(path, inst), info=info))
   return samples
+
+
+# ----------------------------------------------------------------------------------------
+# Writers (shared by the synthetic generator and the test fixtures)
+
+
+def write_videoset(root: str, rows: Sequence[Sequence[Any]]) -> None:
+  """Writes `Release/videoset.csv`: one 9-column row per video (module docstring)."""
+  path = os.path.join(root, VIDEOSET_FILE)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w", newline="") as f:
+    csv.writer(f).writerows(rows)
+
+
+def write_annotations(root: str, rows: Sequence[tuple[str, str, str]],
+                      missed: Sequence[str] = ()) -> None:
+  """Writes `a2d_annotation.txt` (rows `(video_id, instance_id, query)`) and the
+  `a2d_missed_videos.txt` list."""
+  path = os.path.join(root, ANNOTATION_FILE)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(ANNOTATION_HEADER)
+    writer.writerows(rows)
+  with open(os.path.join(root, MISSED_FILE), "w") as f:
+    f.writelines(m + "\n" for m in missed)
+
+
+def write_instance_h5(path: str, masks: Sequence[np.ndarray], instances: Sequence[int],
+                      labels: Sequence[int]) -> None:
+  """Writes one annotated frame the way MATLAB v7.3 lays it out (column-major).
+
+  Args:
+    path: `<root>/<ANNOTATION_DIR>/<vid>/<frame:05d>.h5`.
+    masks: bool `(H, W)` masks in h5 order (may be longer than `instances`).
+    instances: the `instance` ids, one per mask position.
+    labels: the A2D actor-action `id` of each mask.
+  """
+  n = len(masks)
+  bboxes = np.zeros((4, n), np.float64)
+  for i, m in enumerate(masks):
+    ys, xs = np.nonzero(m)
+    if ys.size:  # MATLAB 1-based inclusive x1, y1, x2, y2.
+      bboxes[:, i] = [xs.min() + 1, ys.min() + 1, xs.max() + 1, ys.max() + 1]
+  # MATLAB stores an (H, W, N) array column-major: h5py reads it as (N, W, H); with a
+  # single mask MATLAB's array is (H, W), read as (W, H).
+  re_mask = np.stack([np.asarray(m).T for m in masks]).astype(np.uint8)
+  if n == 1:
+    re_mask = re_mask[0]
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with h5py.File(path, "w", userblock_size=512) as f:
+    for name, arr, cls in (("reMask", re_mask, "uint8"), ("reBBox", bboxes, "double"),
+                           ("id", np.asarray([labels], np.float64), "double"),
+                           ("instance", np.asarray(instances, np.float64), "double")):
+      d = f.create_dataset(name, data=arr)
+      d.attrs["MATLAB_class"] = np.bytes_(cls)
+  with open(path, "r+b") as f:  # The MATLAB 7.3 text header lives in the userblock.
+    header = (b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: synthetic "
+              b"HDF5 schema 1.00 .")
+    f.write(header.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM")
+
+
+# ----------------------------------------------------------------------------------------
+# Validator: A2D Sentences
+
+
+def validate(root: str, quick: bool = False) -> Report:
+  """Checks `Release/` (videoset.csv, clips320H) and `text_annotations/`."""
+  report = Report()
+  vs_path = os.path.join(root, VIDEOSET_FILE)
+  videos: dict[str, dict[str, int]] = {}
+  for line_no, line in enumerate(decode_lines(report, vs_path) or [], start=1):
+    if not line.strip():
+      continue
+    row = next(csv.reader([line]))
+    if len(row) != 9:
+      report.error(f"{vs_path}:{line_no}", f"expected 9 columns, got {len(row)}")
+      continue
+    try:
+      v = parse_videoset_row(row)
+      videos[v["vid"]] = v
+    except ValueError:
+      report.error(f"{vs_path}:{line_no}", f"non-integer size/subset: {row}")
+  missed_path = os.path.join(root, MISSED_FILE)
+  missed = set()
+  if os.path.isfile(missed_path):
+    missed = {l.strip() for l in decode_lines(report, missed_path) or [] if l.strip()}
+  else:
+    report.note(missed_path, "missing: no video is excluded")
+  ann_path = os.path.join(root, ANNOTATION_FILE)
+  lines = decode_lines(report, ann_path) or []
+  if lines and tuple(c.strip() for c in lines[0].split(",")[:3]) != ANNOTATION_HEADER:
+    report.error(f"{ann_path}:1", "expected header 'video_id,instance_id,query'")
+  sentences: dict[str, dict[int, list[int]]] = collections.defaultdict(dict)
+  for line_no, line in enumerate(lines[1:], start=2):
+    if not line.strip():
+      continue
+    row = next(csv.reader([line]))
+    if len(row) < 3:
+      report.error(f"{ann_path}:{line_no}", f"expected 3 columns, got {row}")
+      continue
+    vid, inst, query = split_annotation_row(row)
+    if not query:
+      report.error(f"{ann_path}:{line_no}", f"empty query ({vid}, instance {inst})")
+    if not inst.isdigit():
+      report.note(f"{ann_path}:{line_no}", f"instance id {inst!r} is not an integer: "
+                                           "row dropped")
+      continue
+    if vid not in videos:
+      report.error(f"{ann_path}:{line_no}", f"video '{vid}' not in {vs_path}")
+      continue
+    if vid not in missed:
+      sentences[vid].setdefault(int(inst), []).append(line_no)
+  inst_root = os.path.join(root, ANNOTATION_DIR)
+  for vid in sorted(sentences):
+    clip = os.path.join(root, CLIPS_DIR, f"{vid}.mp4")
+    n_frames, size = None, None
+    if not os.path.isfile(clip):
+      report.error(clip, f"missing video file ({vid})")
+    elif quick:
+      try:
+        import av  # pylint: disable=g-import-not-at-top
+        with av.open(clip) as c:
+          stream = c.streams.video[0]
+          n_frames = stream.frames or None
+          size = (stream.codec_context.height, stream.codec_context.width)
+      except Exception as e:  # pylint: disable=broad-except
+        report.error(clip, f"unreadable video ({type(e).__name__}: {e})")
+    else:
+      try:
+        frames = video_io.decode_mp4(clip)
+        n_frames, size = frames.shape[0], frames.shape[1:3]
+      except DataError as e:
+        report.error(clip, f"unreadable video ({e})")
+    ann_dir = os.path.join(inst_root, vid)
+    if not os.path.isdir(ann_dir):
+      report.error(ann_dir, f"missing annotation folder ({vid})")
+      continue
+    found: dict[int, int] = collections.Counter()
+    for name in sorted(n for n in os.listdir(ann_dir) if n.endswith(".h5")):
+      path = os.path.join(ann_dir, name)
+      if not name[:-3].isdigit():
+        report.error(path, "file name is not a frame number")
+        continue
+      frame = int(name[:-3])
+      if n_frames is not None and not 1 <= frame <= n_frames:
+        report.error(path, f"frame-count mismatch: annotated frame {frame}, video has "
+                           f"{n_frames} frames ({clip})")
+      try:
+        with h5py.File(path, "r") as f:
+          if "instance" not in f or "reMask" not in f:
+            report.error(path, f"missing dataset(s): has {sorted(f.keys())}, needs "
+                               "'instance' and 'reMask'")
+            continue
+          instances = np.asarray(f["instance"][()]).reshape(-1).astype(np.int64)
+          masks = np.asarray(f["reMask"][()])
+      except (OSError, KeyError, ValueError) as e:
+        report.error(path, f"unreadable h5 file ({e})")
+        continue
+      n_masks = 1 if masks.ndim == 2 else masks.shape[0]
+      if masks.ndim not in (2, 3):
+        report.error(path, f"reMask has shape {masks.shape}")
+        continue
+      if n_masks < len(instances):
+        report.error(path, f"{n_masks} masks for {len(instances)} instances")
+      elif n_masks > len(instances):
+        report.note(path, f"{n_masks} masks for {len(instances)} instances: extra "
+                          "masks ignored")
+      dup = sorted({int(i) for i in instances if (instances == i).sum() > 1})
+      if dup:
+        report.note(path, f"instance(s) {dup} listed twice: first mask used")
+      mask_hw = masks.shape[::-1] if masks.ndim == 2 else masks.shape[:0:-1]
+      if size is not None and tuple(mask_hw) != tuple(size):
+        report.error(path, f"mask size {tuple(mask_hw)} != video frame size "
+                           f"{tuple(size)} ({clip})")
+      for inst in sentences[vid]:
+        hits = np.flatnonzero(instances == inst)
+        if hits.size == 0 or hits[0] >= n_masks:
+          continue
+        found[inst] += 1
+        mask = masks if masks.ndim == 2 else masks[hits[0]]
+        if not mask.any():
+          report.error(path, f"empty mask for instance {inst} (sentence on "
+                             f"{ann_path} line(s) {sentences[vid][inst]})")
+    for inst, line_nos in sentences[vid].items():
+      if not found[inst]:
+        report.error(f"{ann_path}:{line_nos[0]}", f"instance {inst} of '{vid}' is in no "
+                                                  f"annotated frame of {ann_dir}")
+  return report

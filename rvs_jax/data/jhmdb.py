@@ -1,6 +1,6 @@
 """J-HMDB Sentences reader: the unpacked official layout -> `list[Sample]`.
 
-Layout (cstm_reference.md §3.2)::
+Layout (the unpacked official release)::
 
   <root>/Rename_Images/<action>/<video_id>/%05d.png        1-indexed frames
   <root>/puppet_mask/<action>/<video_id>/puppet_mask.mat   `part_mask` uint8 [H, W, T]
@@ -45,16 +45,19 @@ from PIL import Image
 import scipy.io
 
 from rvs_jax.data.types import DataError, Sample
+from rvs_jax.data.validate import Report, decode_lines, read_image
 from rvs_jax.data.video_io import FrameFolder
 
 ANNOTATION_FILE = "jhmdb_annotation.txt"
+ANNOTATION_HEADER = ("video_id", "query")
 FRAMES_DIR = "Rename_Images"
 MASKS_DIR = "puppet_mask"
 MASK_FILE = "puppet_mask.mat"
 MASK_KEY = "part_mask"
 SAMPLES_PER_VIDEO = 3
 DEFAULT_SEED = 2019  # CSTM's `opts.seed`; any fixed value works, this one is documented.
-# A2D-trained models are applied zero-shot, so J-HMDB clips use A2D's frame stride.
+# A2D-trained models are applied zero-shot, so J-HMDB clips use A2D's frame stride
+# (the registry's default `config.data.clip_stride`).
 CLIP_STRIDE = 2
 _FRAME_RE = re.compile(r"^(\d{5})\.png$")
 
@@ -111,6 +114,14 @@ def num_mask_frames(path: str) -> int:
 # Annotation and layout
 
 
+def split_annotation_row(row: list[str]) -> tuple[str, str]:
+  """`(video_id, query)` of a `jhmdb_annotation.txt` row, stripped.
+
+  An unquoted comma inside the sentence splits it into more fields: they are joined back.
+  """
+  return row[0].strip(), ",".join(row[1:]).strip()
+
+
 def read_annotations(path: str) -> list[tuple[str, str]]:
   """Reads `jhmdb_annotation.txt` into `(video_id, query)` rows, in file order.
 
@@ -127,14 +138,13 @@ def read_annotations(path: str) -> list[tuple[str, str]]:
   except UnicodeDecodeError as e:
     raise DataError(f"{path}: not UTF-8 ({e})") from e
   rows = list(csv.reader(io.StringIO(text)))
-  if not rows or [c.strip() for c in rows[0][:2]] != ["video_id", "query"]:
+  if not rows or tuple(c.strip() for c in rows[0][:2]) != ANNOTATION_HEADER:
     raise DataError(f"{path}: expected header 'video_id,query'")
   out, seen = [], set()
   for line_no, row in enumerate(rows[1:], start=2):
     if not row or not "".join(row).strip():
       continue
-    # An unquoted comma inside the sentence splits it into more fields: join them back.
-    video_id, query = row[0].strip(), ",".join(row[1:]).strip()
+    video_id, query = split_annotation_row(row)
     if not query:
       raise DataError(f"{path}:{line_no}: empty query for video '{video_id}'")
     if video_id in seen:
@@ -252,7 +262,7 @@ def load_jhmdb(root: str, split: str = "test", *, seed: int = DEFAULT_SEED,
   Returns:
     Samples in annotation-file order, frames increasing within a video. `sample_id` is
     `<video_id>/<frame:05d>`; `info` holds `action`, `frame` (1-indexed),
-    `num_frames`, `num_mask_frames`, `height`, `width` and `clip_stride`.
+    `num_frames`, `num_mask_frames`, `height` and `width`.
 
   Raises:
     DataError: naming the file, on any missing or inconsistent input.
@@ -294,10 +304,113 @@ def load_jhmdb(root: str, split: str = "test", *, seed: int = DEFAULT_SEED,
     for frame in picks:
       info: dict[str, Any] = {
           "action": action, "frame": frame, "num_frames": len(frames),
-          "num_mask_frames": n_masks, "height": height, "width": width,
-          "clip_stride": CLIP_STRIDE}
+          "num_mask_frames": n_masks, "height": height, "width": width}
       samples.append(Sample(
           sample_id=f"{video_id}/{frame:05d}", video_id=video_id, video=video,
           target=frame - 1, sentence=query, mask=PuppetMask(mask_path, frame - 1),
           info=info))
   return samples
+
+
+# ----------------------------------------------------------------------------------------
+# Validator: J-HMDB Sentences
+
+
+def validate(root: str, quick: bool = False) -> Report:
+  """Checks `Rename_Images/`, `puppet_mask/` and `jhmdb_annotation.txt`."""
+  report = Report()
+  ann_path = os.path.join(root, ANNOTATION_FILE)
+  lines = decode_lines(report, ann_path) or []
+  rows: list[tuple[int, str, str]] = []
+  if lines and tuple(c.strip() for c in lines[0].split(",")[:2]) != ANNOTATION_HEADER:
+    report.error(f"{ann_path}:1", "expected header 'video_id,query'")
+  seen: dict[str, int] = {}
+  for line_no, line in enumerate(lines[1:], start=2):
+    if not line.strip():
+      continue
+    row = next(csv.reader([line]))
+    video_id, query = split_annotation_row(row)
+    if not query:
+      report.error(f"{ann_path}:{line_no}", f"empty query for video '{video_id}'")
+    if video_id in seen:
+      report.error(f"{ann_path}:{line_no}",
+                   f"video '{video_id}' also on line {seen[video_id]}")
+    seen[video_id] = line_no
+    rows.append((line_no, video_id, query))
+  if lines and not rows:
+    report.error(ann_path, "no annotations")
+  frames_root = os.path.join(root, FRAMES_DIR)
+  actions: dict[str, str] = {}
+  if not os.path.isdir(frames_root):
+    report.error(frames_root, "missing frames folder")
+  else:
+    for action in sorted(os.listdir(frames_root)):
+      action_dir = os.path.join(frames_root, action)
+      if os.path.isdir(action_dir):
+        for video_id in sorted(os.listdir(action_dir)):
+          if video_id in actions:
+            report.error(os.path.join(action_dir, video_id),
+                         f"video also under action '{actions[video_id]}'")
+          actions[video_id] = action
+  for video_id in sorted(set(actions) - set(seen)):
+    report.note(os.path.join(frames_root, actions[video_id], video_id),
+                "video has no sentence (not used)")
+  for line_no, video_id, _ in rows:
+    if video_id not in actions:
+      report.error(f"{ann_path}:{line_no}",
+                   f"no frames folder {FRAMES_DIR}/*/{video_id}")
+      continue
+    action = actions[video_id]
+    video_dir = os.path.join(frames_root, action, video_id)
+    names = sorted(n for n in os.listdir(video_dir) if n.endswith(".png"))
+    numbers = sorted(int(n[:-4]) for n in names if n[:-4].isdigit() and len(n) == 9)
+    if not numbers:
+      report.error(video_dir, "no frames (expected 00001.png ...)")
+      continue
+    for k in sorted(set(range(1, numbers[-1] + 1)) - set(numbers)):
+      report.error(os.path.join(video_dir, f"{k:05d}.png"), "missing frame")
+    for n in names:
+      if not (n[:-4].isdigit() and len(n) == 9):
+        report.error(os.path.join(video_dir, n), "unexpected file name (not %05d.png)")
+    n_frames = numbers[-1]
+    frame_size = None
+    for k in numbers:
+      img = read_image(report, os.path.join(video_dir, f"{k:05d}.png"), not quick,
+                        "frame")
+      if img is not None and frame_size is None:
+        frame_size = img if isinstance(img, tuple) else img.shape[:2]
+    mask_path = os.path.join(root, MASKS_DIR, action, video_id, MASK_FILE)
+    if not os.path.isfile(mask_path):
+      report.error(mask_path, f"missing mask file for video '{video_id}'")
+      continue
+    try:
+      mat = scipy.io.loadmat(mask_path)
+    except (OSError, ValueError, TypeError, NotImplementedError,
+            scipy.io.matlab.MatReadError) as e:
+      report.error(mask_path, f"unreadable .mat file ({e})")
+      continue
+    if MASK_KEY not in mat:
+      report.error(mask_path, f"no '{MASK_KEY}' variable")
+      continue
+    masks = np.asarray(mat[MASK_KEY])
+    if masks.ndim == 2:
+      masks = masks[:, :, None]
+    if masks.ndim != 3:
+      report.error(mask_path, f"'{MASK_KEY}' has shape {masks.shape}")
+      continue
+    n_masks = masks.shape[2]
+    if n_masks > n_frames:
+      report.error(mask_path, f"frame-count mismatch: {n_masks} masks, {n_frames} "
+                              f"frames in {video_dir}")
+    elif n_masks < n_frames:
+      report.note(mask_path, f"{n_masks} masks for {n_frames} frames: only frames "
+                             f"1..{n_masks} are usable")
+    if 0 < n_masks < SAMPLES_PER_VIDEO:
+      report.note(mask_path, f"only {n_masks} usable frames: fewer than "
+                             f"{SAMPLES_PER_VIDEO} samples")
+    if frame_size is not None and tuple(masks.shape[:2]) != tuple(frame_size):
+      report.error(mask_path, f"mask size {masks.shape[:2]} != frame size {frame_size}")
+    empty = [t + 1 for t in range(min(n_masks, n_frames)) if not masks[:, :, t].any()]
+    if empty:
+      report.error(mask_path, f"empty mask on frames {empty}")
+  return report

@@ -1,9 +1,9 @@
 """Runtime input pipeline: `Sample`s -> deterministic, resumable, host-sharded batches.
 
-Per sample (`ExampleLoader.load`), following CSTM (cstm_reference.md §2.3):
-  * an 8-frame clip at stride 2 around the target (`clip_indices`), target at index 4;
-    a sample's `info["clip_stride"]`, when present, overrides the pipeline's stride
-    (the Refer-YouTube-VOS / Refer-DAVIS readers set 1);
+Per sample (`ExampleLoader.load`), following CSTM's `datasets/a2d_dataset.py`:
+  * an 8-frame clip at the pipeline's stride around the target (`clip_indices`), target
+    at index 4; the stride is `config.data.clip_stride`, whose default is the
+    benchmark's (`rvs_jax.data.registry`: 2 for A2D / J-HMDB, 1 for the video sets);
   * frames resized to (H, W) like `torchvision.transforms.Resize((H, W))` on a PIL image
     (PIL bilinear, which is antialiased when shrinking), then `ToTensor()` -> RGB float32
     in [0, 1]. No mean/std normalisation here: that is a model config field;
@@ -235,11 +235,7 @@ class ExampleLoader:
       n = s.video.num_frames
       if not 0 <= s.target < n:
         raise DataError(f"target frame {s.target} outside the video's {n} frames")
-      # A reader may fix the stride of its benchmark (Refer-YouTube-VOS and Refer-DAVIS
-      # clips step through an already subsampled frame list: stride 1); it wins over
-      # the pipeline-wide default, which is A2D's.
-      stride = int(s.info.get("clip_stride", self.stride))
-      idx = clip_indices(s.target, n, self.num_clip_frames, stride,
+      idx = clip_indices(s.target, n, self.num_clip_frames, self.stride,
                          self.cstm_border_quirk)
       if idx.max() >= n:
         raise DataError(f"clip frames {idx.tolist()} run past the last frame ({n - 1}); "
@@ -369,8 +365,8 @@ class InputPipeline:
       height, width: model input size.
       train: endless shuffled epochs (True) or one ordered, padded pass (False).
       seed: shuffling seed (train).
-      num_clip_frames, stride, cstm_border_quirk: see `clip_indices`; a sample's
-        `info["clip_stride"]` overrides `stride` for that sample.
+      num_clip_frames, stride, cstm_border_quirk: see `clip_indices` (one stride for
+        every sample: `config.data.clip_stride`).
       max_words: word slots N.
       backend: "auto", "tf" or "numpy".
       num_workers: parallel sample loads (default: CPU count).

@@ -1,6 +1,6 @@
 """Refer-DAVIS17 reader: DAVIS-2017 480p + Khoreva et al.'s expressions -> `list[Sample]`.
 
-Layout (cstm_reference.md §3.4; the unpacked zips side by side)::
+Layout (the unpacked zips side by side)::
 
   <root>/DAVIS/JPEGImages/480p/<video>/%05d.jpg
   <root>/DAVIS/Annotations_unsupervised/480p/<video>/%05d.png   (and/or Annotations/480p)
@@ -43,6 +43,7 @@ all frames); `targets="present"` keeps frames on which the object is visible (tr
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import re
@@ -53,6 +54,7 @@ from PIL import Image
 
 from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
 from rvs_jax.data.types import DataError, Sample
+from rvs_jax.data.validate import Report, decode_lines, read_image
 from rvs_jax.data.video_io import FrameFolder
 
 SPLITS = ("train", "val")
@@ -85,6 +87,21 @@ def davis_dir(root: str) -> str:
   """`<root>/DAVIS` if it exists, else `<root>`."""
   sub = os.path.join(root, "DAVIS")
   return sub if os.path.isdir(sub) else root
+
+
+def split_file(root: str, split: str) -> str:
+  """`ImageSets/2017/<split>.txt` of the DAVIS folder."""
+  return os.path.join(davis_dir(root), "ImageSets", "2017", f"{split}.txt")
+
+
+def frames_dir(root: str, video: str) -> str:
+  """`JPEGImages/480p/<video>` of the DAVIS folder."""
+  return os.path.join(davis_dir(root), "JPEGImages", "480p", video)
+
+
+def masks_dir(root: str, video: str, annotations: str) -> str:
+  """The 480p PNG folder of `video` in the annotation set `annotations`."""
+  return os.path.join(davis_dir(root), ANNOTATION_DIRS[annotations], "480p", video)
 
 
 def text_dir(root: str) -> str:
@@ -147,7 +164,7 @@ def read_expression_file(path: str) -> dict[str, dict[int, str]]:
 
 def read_split(root: str, split: str) -> list[str]:
   """Videos of `ImageSets/2017/<split>.txt`, in file order."""
-  path = os.path.join(davis_dir(root), "ImageSets", "2017", f"{split}.txt")
+  path = split_file(root, split)
   try:
     with open(path, encoding="utf-8") as f:
       videos = [line.strip() for line in f if line.strip()]
@@ -179,9 +196,8 @@ def read_expressions(root: str) -> dict[str, list[dict[str, Any]]]:
 
 def list_video(root: str, video: str, annotations: str) -> tuple[list[str], list[str]]:
   """(frame paths, mask paths) of a video; raises unless they pair up one to one."""
-  ddir = davis_dir(root)
-  img_dir = os.path.join(ddir, "JPEGImages", "480p", video)
-  ann_dir = os.path.join(ddir, ANNOTATION_DIRS[annotations], "480p", video)
+  img_dir = frames_dir(root, video)
+  ann_dir = masks_dir(root, video, annotations)
   try:
     frames = sorted(n[:-4] for n in os.listdir(img_dir) if n.endswith(".jpg"))
   except OSError as e:
@@ -217,7 +233,7 @@ def load_refer_davis(root: str, split: str = "val", *,
     Samples ordered by video (split-file order), exp id, frame. `sample_id` is
     `<video>/<exp_id>/<frame>`; `info` holds `split`, `exp_id`, `obj_id`,
     `annotator`, `kind`, `slot`, `frame`, `num_frames`, `height`, `width`,
-    `annotations` and `clip_stride` (1).
+    and `annotations`.
 
   Raises:
     DataError: naming the file, on missing/unpaired frames and masks, malformed
@@ -251,9 +267,106 @@ def load_refer_davis(root: str, split: str = "val", *,
             "split": split, "exp_id": row["exp_id"], "obj_id": row["obj_id"],
             "annotator": row["annotator"], "kind": row["kind"], "slot": row["slot"],
             "frame": frame, "num_frames": len(frames), "height": height,
-            "width": width, "annotations": annotations, "clip_stride": CLIP_STRIDE}
+            "width": width, "annotations": annotations}
         samples.append(Sample(
             sample_id=f"{video}/{row['exp_id']}/{frame}", video_id=video,
             video=video_src, target=t, sentence=row["exp"],
             mask=PaletteMask(mask_path, row["obj_id"]), info=info))
   return samples
+
+
+# ----------------------------------------------------------------------------------------
+# Validator: Refer-DAVIS17
+
+
+def validate(root: str, quick: bool = False,
+                         annotations: str = "unsupervised") -> Report:
+  """Checks DAVIS 480p frames/masks, ImageSets and the four expression files."""
+  report = Report()
+  ann_sets = (list(ANNOTATION_DIRS) if annotations == "both" else [annotations])
+  tdir = text_dir(root)
+  exps: dict[str, dict[int, list[str]]] = collections.defaultdict(dict)
+  for spec in EXPRESSION_FILES:
+    path = os.path.join(tdir, spec.name)
+    lines = decode_lines(report, path, ("utf-8", "latin-1"))
+    if lines is None:
+      continue
+    with open(path, "rb") as f:
+      _, enc = decode_text(f.read())
+    if enc != "utf-8":
+      report.note(path, f"decoded as {enc} (expected for the annot2 files)")
+    seen = set()
+    fixed: dict[tuple[str, str], int] = collections.Counter()
+    for line_no, line in enumerate(lines, start=1):
+      if not line.strip():
+        continue
+      parsed = parse_expression_line(line)
+      if parsed is None:
+        report.error(f"{path}:{line_no}", f'expected `<video> <obj_id> "<expression>"`, '
+                                          f"got {line!r}")
+        continue
+      video, obj, text = parsed
+      if video != line.split()[0]:
+        fixed[(line.split()[0], video)] += 1
+      if not text:
+        report.error(f"{path}:{line_no}", f"empty expression ({video} object {obj})")
+      if (video, obj) in seen:
+        report.error(f"{path}:{line_no}", f"second expression for {video} object {obj}")
+      seen.add((video, obj))
+      exps[video].setdefault(obj, []).append(spec.name)
+    for (wrong, right), count in sorted(fixed.items()):
+      report.note(path, f"video name '{wrong}' fixed to '{right}' ({count} lines)")
+  for video in sorted(exps):
+    for obj, files in sorted(exps[video].items()):
+      if len(files) < len(EXPRESSION_FILES):
+        missing = sorted({s.name for s in EXPRESSION_FILES} - set(files))
+        report.note(tdir, f"{video} object {obj} has no expression in {missing}")
+  split_videos = set()
+  for split in SPLITS:
+    path = split_file(root, split)
+    videos = [l.strip() for l in decode_lines(report, path) or [] if l.strip()]
+    if os.path.isfile(path) and not videos:
+      report.error(path, "empty split file")
+    for video in videos:
+      split_videos.add(video)
+      if video not in exps:
+        report.error(path, f"video '{video}' has no expression in {tdir}")
+      img_dir = frames_dir(root, video)
+      if not os.path.isdir(img_dir):
+        report.error(img_dir, f"missing frames folder ({split} video '{video}')")
+        continue
+      frames = sorted(n[:-4] for n in os.listdir(img_dir) if n.endswith(".jpg"))
+      if not frames:
+        report.error(img_dir, "no frames")
+      sizes = {}
+      for name in frames:
+        img = read_image(report, os.path.join(img_dir, name + ".jpg"), not quick,
+                          "frame")
+        if img is not None:
+          sizes[name] = img if isinstance(img, tuple) else img.shape[:2]
+      for ann in ann_sets:
+        ann_dir = masks_dir(root, video, ann)
+        if not os.path.isdir(ann_dir):
+          report.error(ann_dir, f"missing annotation folder ({split} video '{video}')")
+          continue
+        masks = sorted(n[:-4] for n in os.listdir(ann_dir) if n.endswith(".png"))
+        if masks != frames:
+          report.error(ann_dir, f"frame-count mismatch: {len(masks)} PNGs for "
+                                f"{len(frames)} frames in {img_dir}")
+        present = set()
+        for name in masks:
+          png = os.path.join(ann_dir, name + ".png")
+          labels = read_image(report, png, True, "annotation PNG")
+          if labels is None:
+            continue
+          if name in sizes and labels.shape[:2] != tuple(sizes[name]):
+            report.error(png, f"mask size {labels.shape[:2]} != frame size "
+                              f"{sizes[name]}")
+          present |= set(np.unique(labels).tolist())
+        for obj in sorted(exps.get(video, {})):
+          if obj not in present:
+            report.error(ann_dir, f"empty mask: object {obj} of the expressions never "
+                                  f"occurs in these PNGs (id-space mismatch?)")
+  for video in sorted(set(exps) - split_videos):
+    report.note(tdir, f"video '{video}' is in no ImageSets/2017 split")
+  return report

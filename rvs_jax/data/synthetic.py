@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import csv
 import dataclasses
 import hashlib
 import json
@@ -70,6 +69,7 @@ import numpy as np
 from PIL import Image
 
 from rvs_jax import text as text_lib
+from rvs_jax.data import a2d
 from rvs_jax.data.video_io import write_mp4
 
 # RGB of each colour name; pairs in SIMILAR_COLOURS are the "small colour differences".
@@ -120,7 +120,7 @@ ANNOTATED_PER_VIDEO = 3
 # ~15 s on 2 cores, ~34 MB, ~2,150 train / ~710 test samples at the default 64x96x24.
 DEFAULT_NUM_VIDEOS = 400
 GLOVE_NAME = "glove.synthetic.300d.txt"
-META_NAME = "synthetic_meta.json"
+META_NAME = a2d.META_FILE  # The reader picks up the kinds from it.
 
 
 @dataclasses.dataclass
@@ -406,32 +406,6 @@ def _render(objs: list[Obj], bg: np.ndarray, drift: tuple[float, float], margin:
   return frames, vis
 
 
-def _write_h5(path: str, masks: list[np.ndarray], instances: list[int],
-              labels: list[int]) -> None:
-  """Writes an annotation file the way MATLAB v7.3 lays it out (column-major)."""
-  n = len(masks)
-  bboxes = np.zeros((4, n), np.float64)
-  for i, m in enumerate(masks):
-    ys, xs = np.nonzero(m)
-    if ys.size:  # MATLAB 1-based inclusive x1, y1, x2, y2.
-      bboxes[:, i] = [xs.min() + 1, ys.min() + 1, xs.max() + 1, ys.max() + 1]
-  # MATLAB stores an (H, W, N) array column-major: h5py reads it as (N, W, H); with a
-  # single mask MATLAB's array is (H, W), read as (W, H).
-  re_mask = np.stack([m.T for m in masks]).astype(np.uint8)
-  if n == 1:
-    re_mask = re_mask[0]
-  with h5py.File(path, "w", userblock_size=512) as f:
-    for name, arr, cls in (("reMask", re_mask, "uint8"), ("reBBox", bboxes, "double"),
-                           ("id", np.asarray([labels], np.float64), "double"),
-                           ("instance", np.asarray(instances, np.float64), "double")):
-      d = f.create_dataset(name, data=arr)
-      d.attrs["MATLAB_class"] = np.bytes_(cls)
-  with open(path, "r+b") as f:  # The MATLAB 7.3 text header lives in the userblock.
-    header = (b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: synthetic "
-              b"HDF5 schema 1.00 .")
-    f.write(header.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM")
-
-
 def _label(o: Obj) -> int:
   # A2D-style 10 * actor + action, with shape as "actor" and motion as "action".
   return 10 * (SHAPES.index(o.shape) + 1) + MOTIONS.index(o.motion) + 1
@@ -469,7 +443,7 @@ def _video(args: tuple[int, int, int, int, int, str]) -> dict[str, Any]:
     o.kind = _kind(o, objs)
     if o.kind is not None:
       o.sentence = _sentence(rng, o, objs)
-  write_mp4(os.path.join(out, "Release", "clips320H", f"{vid}.mp4"), frames,
+  write_mp4(os.path.join(out, a2d.CLIPS_DIR, f"{vid}.mp4"), frames,
             pix_fmt="yuv444p", crf=10)
   return dict(vid=vid, index=index, objs=objs, annotated=annotated,
               masks={f: vis[f - 1] for f in annotated}, height=h, width=w,
@@ -544,7 +518,7 @@ def generate(out: str | os.PathLike, num_videos: int = DEFAULT_NUM_VIDEOS,
     raise ValueError("height and width must be even (H.264 / chroma subsampling)")
   if frames < 2 or num_videos < 1:
     raise ValueError("need at least 1 video of 2 frames")
-  for d in ("Release/clips320H", "text_annotations/a2d_annotation_with_instances"):
+  for d in (a2d.CLIPS_DIR, a2d.ANNOTATION_DIR):
     os.makedirs(os.path.join(out, d), exist_ok=True)
   jobs = [(seed, i, height, width, frames, out) for i in range(num_videos)]
   extra = num_videos if quirks else None  # Index of the missed video.
@@ -566,74 +540,69 @@ def generate(out: str | os.PathLike, num_videos: int = DEFAULT_NUM_VIDEOS,
   # Where each quirk went ("<vid>" or "<vid>/<frame>"), recorded in the meta file.
   quirk_done: dict[str, str | None] = dict(missed=None, copy=None, dup=None, extra=None,
                                            absent=None, single=None)
-  ann_root = os.path.join(out, "text_annotations", "a2d_annotation_with_instances")
-  with open(os.path.join(out, "Release", "videoset.csv"), "w", newline="") as fcsv:
-    wcsv = csv.writer(fcsv)
-    for v in videos:
-      vid, objs, idx = v["vid"], v["objs"], v["index"]
-      split = "test" if idx % test_every == test_every - 1 and idx != extra else "train"
-      wcsv.writerow([vid, _label(objs[0]), 0, frames, height, width, frames,
-                     len(v["annotated"]), 0 if split == "train" else 1])
-      referred = [o for o in objs if o.sentence]
-      for o in referred:
-        ann_rows.append((vid, str(o.inst), o.sentence))
-      meta_videos[vid] = dict(
-          split=split, num_frames=frames, annotated_frames=v["annotated"],
-          missed=idx == extra,
-          objects={str(o.inst): dict(colour=o.colour, shape=o.shape, size=o.size,
-                                     motion=o.motion, kind=o.kind, sentence=o.sentence)
-                   for o in objs})
-      if idx == extra:
-        missed.append(vid)  # Sentences stay in the annotation file, no h5 folder.
-        quirk_done["missed"] = vid
+  ann_root = os.path.join(out, a2d.ANNOTATION_DIR)
+  videoset_rows: list[list[Any]] = []
+  for v in videos:
+    vid, objs, idx = v["vid"], v["objs"], v["index"]
+    split = "test" if idx % test_every == test_every - 1 and idx != extra else "train"
+    videoset_rows.append([vid, _label(objs[0]), 0, frames, height, width, frames,
+                          len(v["annotated"]), 0 if split == "train" else 1])
+    referred = [o for o in objs if o.sentence]
+    for o in referred:
+      ann_rows.append((vid, str(o.inst), o.sentence))
+    meta_videos[vid] = dict(
+        split=split, num_frames=frames, annotated_frames=v["annotated"],
+        missed=idx == extra,
+        objects={str(o.inst): dict(colour=o.colour, shape=o.shape, size=o.size,
+                                   motion=o.motion, kind=o.kind, sentence=o.sentence)
+                 for o in objs})
+    if idx == extra:
+      missed.append(vid)  # Sentences stay in the annotation file, no h5 folder.
+      quirk_done["missed"] = vid
+      continue
+    if quirks and not quirk_done["copy"] and split == "train" and referred:
+      ann_rows.append((vid, f"{referred[0].inst} (copy)", referred[0].sentence))
+      quirk_done["copy"] = vid
+    os.makedirs(os.path.join(ann_root, vid), exist_ok=True)
+    for fi, f in enumerate(v["annotated"]):
+      vis = v["masks"][f]  # (K, h, w)
+      present = [(o, vis[k]) for k, o in enumerate(objs) if vis[k].any()]
+      if (quirks and not quirk_done["absent"] and fi == 0 and len(present) > 1
+          and split == "test" and referred
+          and any(o.inst == referred[0].inst for o, _ in present)):
+        # A referred instance not annotated in this frame: no sample here.
+        present = [p for p in present if p[0].inst != referred[0].inst]
+        quirk_done["absent"] = f"{vid}/{f:05d}/{referred[0].inst}"
+      if (quirks and not quirk_done["single"] and fi == 0 and len(present) > 1
+          and split == "train" and referred):
+        # Only one actor annotated in this frame: MATLAB then stores reMask as (W, H).
+        present = [p for p in present if p[0].inst == referred[0].inst][:1]
+        quirk_done["single"] = f"{vid}/{f:05d}"
+      masks = [m for _, m in present]
+      insts = [o.inst for o, _ in present]
+      labels = [_label(o) for o, _ in present]
+      if quirks and not quirk_done["dup"] and len(present) >= 2 and fi == 1:
+        # EadxBPmQvtg/00025-like: an instance listed twice; the copy's mask is wrong.
+        masks.insert(1, ~masks[0])
+        insts.insert(1, insts[0])
+        labels.insert(1, labels[0])
+        quirk_done["dup"] = f"{vid}/{f:05d}"
+      elif quirks and not quirk_done["extra"] and fi == 2:
+        # 95Nq6fQoP2o/00032-like: one more mask than instances, at the end.
+        masks.append(np.ones_like(vis[0]))
+        quirk_done["extra"] = f"{vid}/{f:05d}"
+      if not masks:
         continue
-      if quirks and not quirk_done["copy"] and split == "train" and referred:
-        ann_rows.append((vid, f"{referred[0].inst} (copy)", referred[0].sentence))
-        quirk_done["copy"] = vid
-      os.makedirs(os.path.join(ann_root, vid), exist_ok=True)
-      for fi, f in enumerate(v["annotated"]):
-        vis = v["masks"][f]  # (K, h, w)
-        present = [(o, vis[k]) for k, o in enumerate(objs) if vis[k].any()]
-        if (quirks and not quirk_done["absent"] and fi == 0 and len(present) > 1
-            and split == "test" and referred
-            and any(o.inst == referred[0].inst for o, _ in present)):
-          # A referred instance not annotated in this frame: no sample here.
-          present = [p for p in present if p[0].inst != referred[0].inst]
-          quirk_done["absent"] = f"{vid}/{f:05d}/{referred[0].inst}"
-        if (quirks and not quirk_done["single"] and fi == 0 and len(present) > 1
-            and split == "train" and referred):
-          # Only one actor annotated in this frame: MATLAB then stores reMask as (W, H).
-          present = [p for p in present if p[0].inst == referred[0].inst][:1]
-          quirk_done["single"] = f"{vid}/{f:05d}"
-        masks = [m for _, m in present]
-        insts = [o.inst for o, _ in present]
-        labels = [_label(o) for o, _ in present]
-        if quirks and not quirk_done["dup"] and len(present) >= 2 and fi == 1:
-          # EadxBPmQvtg/00025-like: an instance listed twice; the copy's mask is wrong.
-          masks.insert(1, ~masks[0])
-          insts.insert(1, insts[0])
-          labels.insert(1, labels[0])
-          quirk_done["dup"] = f"{vid}/{f:05d}"
-        elif quirks and not quirk_done["extra"] and fi == 2:
-          # 95Nq6fQoP2o/00032-like: one more mask than instances, at the end.
-          masks.append(np.ones_like(vis[0]))
-          quirk_done["extra"] = f"{vid}/{f:05d}"
-        if not masks:
-          continue
-        _write_h5(os.path.join(ann_root, vid, f"{f:05d}.h5"), masks, insts, labels)
-        for o, m in present:
-          if o.sentence:
-            sid = f"{vid}/{f:05d}/{o.inst}"
-            truth.samples[split][sid] = m
-            truth.kinds[sid] = o.kind
-            truth.sentences[sid] = o.sentence
-  tdir = os.path.join(out, "text_annotations")
-  with open(os.path.join(tdir, "a2d_annotation.txt"), "w", newline="") as f:
-    wr = csv.writer(f)
-    wr.writerow(["video_id", "instance_id", "query"])
-    wr.writerows(ann_rows)
-  with open(os.path.join(tdir, "a2d_missed_videos.txt"), "w") as f:
-    f.writelines(m + "\n" for m in missed)
+      a2d.write_instance_h5(os.path.join(ann_root, vid, f"{f:05d}.h5"), masks, insts,
+                            labels)
+      for o, m in present:
+        if o.sentence:
+          sid = f"{vid}/{f:05d}/{o.inst}"
+          truth.samples[split][sid] = m
+          truth.kinds[sid] = o.kind
+          truth.sentences[sid] = o.sentence
+  a2d.write_videoset(out, videoset_rows)
+  a2d.write_annotations(out, ann_rows, missed)
   sentences = [r[2] for r in ann_rows]
   vocab = sorted(set(text_lib.vocabulary(sentences)) | set(template_vocabulary()))
   write_glove(os.path.join(out, GLOVE_NAME), vocab)

@@ -21,8 +21,10 @@ Example schema (every builder; benchmark extras are added per builder):
 
 Clip rule: `rvs_jax.data.pipeline.clip_indices` -- 8 offsets `stride * (-4 .. +3)`
 around the target (stride 2 -> -8..+6 for A2D / J-HMDB, stride 1 -> -4..+3 for
-Refer-YouTube-VOS / Refer-DAVIS, taken from `info["clip_stride"]`), clamped to the video,
-so clip index 4 is always the target.
+Refer-YouTube-VOS / Refer-DAVIS: the builder passes its benchmark's `clip_stride` from
+`rvs_jax.data.registry`), clamped to the video, so clip index 4 is always the target. A
+training run reading the stored clips back must use the same `config.data.clip_stride`:
+other frames are not stored (`ClipVideo` says which are).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from rvs_jax.data.pipeline import clip_indices
 from rvs_jax.data.types import DataError, Sample
 
 CLIP_LENGTH = 8
-DEFAULT_STRIDE = 2
 JPEG_QUALITY = 95
 
 
@@ -78,9 +79,9 @@ def _jpeg_bytes(frame: np.ndarray) -> bytes:
   return buf.getvalue()
 
 
-def encode_sample(sample: Sample, extras: Mapping[str, Any] | None = None
-                  ) -> dict[str, Any]:
-  """Loads a sample's clip and mask and returns the TFDS example dict.
+def encode_sample(sample: Sample, stride: int,
+                  extras: Mapping[str, Any] | None = None) -> dict[str, Any]:
+  """Loads a sample's clip (frame step `stride`) and mask; returns the TFDS example dict.
 
   Frames that are JPEG files already (Refer-YouTube-VOS, DAVIS) are stored byte for
   byte; others (mp4-decoded A2D, PNG J-HMDB) are encoded as JPEG at quality 95.
@@ -89,7 +90,6 @@ def encode_sample(sample: Sample, extras: Mapping[str, Any] | None = None
     DataError: unreadable frames/mask, or a mask whose size differs from the frames.
   """
   num_frames = sample.video.num_frames
-  stride = int(sample.info.get("clip_stride", DEFAULT_STRIDE))
   indices = [int(i) for i in clip_indices(sample.target, num_frames, CLIP_LENGTH, stride)]
   frames = sample.video.load(indices)
   height, width = frames.shape[1:3]

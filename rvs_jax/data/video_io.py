@@ -8,9 +8,8 @@ video in a row), so decoding once and slicing is both simpler and faster.
 
 Frames are returned as RGB (`rgb24`) whatever the stored pixel format, which also turns
 grayscale videos into 3-channel ones. This matches CSTM, which extracted the A2D frames
-with OpenCV and read them with `PIL.Image.open(...).convert('RGB')` (cstm_reference.md
-§2.2); the YUV->RGB conversion of FFmpeg's swscale and OpenCV's may differ by a grey
-level or two.
+with OpenCV and read them with `PIL.Image.open(...).convert('RGB')`; the YUV->RGB
+conversion of FFmpeg's swscale and OpenCV's may differ by a grey level or two.
 """
 
 from __future__ import annotations

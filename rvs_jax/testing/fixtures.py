@@ -1,8 +1,9 @@
 """Tiny benchmark trees in each official on-disk layout, for tests and smoke runs.
 
 Each `write_*` function writes a few small videos in exactly the layout the
-corresponding reader expects (cstm_reference.md §3), including the known quirks of the
-real releases, and returns the ground truth the tests compare against:
+corresponding reader expects (each reader's module docstring describes it), including
+the known quirks of the real releases, and returns the ground truth the tests compare
+against:
 
 * `write_a2d`: `Release/videoset.csv`, `Release/clips320H/*.mp4`,
   `text_annotations/{a2d_annotation.txt, a2d_missed_videos.txt,
@@ -23,13 +24,15 @@ its source within a few grey levels. Everything is deterministic.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from rvs_jax.data import a2d
+from rvs_jax.data.refer_youtube_vos import write_index_png
 
 # ----------------------------------------------------------------------------------------
 # Shared helpers
@@ -54,29 +57,6 @@ def _box_mask(height: int, width: int, top: int, left: int, h: int, w: int) -> n
   return mask
 
 
-def palette() -> list[int]:
-  """The 256-colour PASCAL-VOC/DAVIS palette as a flat `[r, g, b, ...]` list."""
-  out = []
-  for label in range(256):
-    r = g = b = 0
-    c = label
-    for bit in range(8):  # Spread the label's bits over the colour's high bits.
-      r |= ((c >> 0) & 1) << (7 - bit)
-      g |= ((c >> 1) & 1) << (7 - bit)
-      b |= ((c >> 2) & 1) << (7 - bit)
-      c >>= 3
-    out += [r, g, b]
-  return out
-
-
-def write_index_png(path: str, labels: np.ndarray) -> None:
-  """Writes a uint8 label map as a palette ('P') PNG, as DAVIS / YouTube-VOS do."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  im = Image.fromarray(labels.astype(np.uint8))
-  im.putpalette(palette())  # 'L' + palette -> 'P'.
-  im.save(path)
-
-
 def _write_jpeg(path: str, frame: np.ndarray) -> None:
   os.makedirs(os.path.dirname(path), exist_ok=True)
   Image.fromarray(frame).save(path, quality=95)
@@ -87,7 +67,7 @@ def _write_jpeg(path: str, frame: np.ndarray) -> None:
 
 
 def write_a2d(root: str) -> dict[str, Any]:
-  """Writes a minimal A2D Sentences tree (official layout, §3.1) under `root`.
+  """Writes a minimal A2D Sentences tree (the layout of `rvs_jax.data.a2d`) under `root`.
 
   Videos (H=32, W=48, 20 frames at 24 fps, annotated frames 5, 10, 15 (1-indexed)):
 
@@ -106,25 +86,19 @@ def write_a2d(root: str) -> dict[str, Any]:
     samples follow the MTTR rule: one per (sentence, annotated frame listing the
     instance), in annotation-file order then frame order.
   """
-  import h5py  # pylint: disable=g-import-not-at-top
   from rvs_jax.data.video_io import write_mp4  # pylint: disable=g-import-not-at-top
 
   h, w, n = 32, 48, 20
-  rel = os.path.join(root, "Release")
-  txt = os.path.join(root, "text_annotations")
-  inst_root = os.path.join(txt, "a2d_annotation_with_instances")
-  os.makedirs(os.path.join(rel, "clips320H"), exist_ok=True)
-  os.makedirs(inst_root, exist_ok=True)
+  inst_root = os.path.join(root, a2d.ANNOTATION_DIR)
+  os.makedirs(os.path.join(root, a2d.CLIPS_DIR), exist_ok=True)
   videos = {"vidTrainA": 0, "vidTrainB": 0, "vidTestA": 1, "vidMissed": 1}
   frames = {}
   for vi, vid in enumerate(videos):
     frames[vid] = _flat_frames(vi, n, h, w)
-    write_mp4(os.path.join(rel, "clips320H", vid + ".mp4"), frames[vid],
+    write_mp4(os.path.join(root, a2d.CLIPS_DIR, vid + ".mp4"), frames[vid],
               pix_fmt="yuv444p")
-  with open(os.path.join(rel, "videoset.csv"), "w", newline="") as f:
-    writer = csv.writer(f)
-    for vid, subset in videos.items():
-      writer.writerow([vid, 11, 0.0, 1.0, h, w, n, 3, subset])
+  a2d.write_videoset(root, [[vid, 11, 0.0, 1.0, h, w, n, 3, subset]
+                            for vid, subset in videos.items()])
 
   # Per video, per annotated frame: (instance list, masks in h5 order).
   def box(i, t):
@@ -145,15 +119,9 @@ def write_a2d(root: str) -> dict[str, Any]:
       "vidMissed": {5: ([1], [box(1, 5)])},
   }
   for vid, per_frame in layout.items():
-    os.makedirs(os.path.join(inst_root, vid), exist_ok=True)
     for frame, (instances, masks) in per_frame.items():
-      with h5py.File(os.path.join(inst_root, vid, f"{frame:05d}.h5"), "w") as f:
-        # MATLAB v7.3 stores column-major: an (H, W, N) MATLAB array reads as (N, W, H).
-        stack = np.stack(masks).astype(np.uint8).transpose(0, 2, 1)
-        f["reMask"] = stack[0] if len(masks) == 1 else stack
-        f["reBBox"] = np.zeros((4, len(masks)), np.float64)
-        f["id"] = np.full((1, len(masks)), 11.0)
-        f["instance"] = np.asarray(instances, np.float64)
+      a2d.write_instance_h5(os.path.join(inst_root, vid, f"{frame:05d}.h5"), masks,
+                            instances, [11] * len(masks))
   rows = [("vidTrainA", "1", "The man Climbing the wall"),
           ("vidTrainA", "2", "a dog, jumping"),
           ("vidTrainB", "1", "ball rolling on the floor"),
@@ -161,13 +129,8 @@ def write_a2d(root: str) -> dict[str, Any]:
           ("vidTestA", "1", "adult walking left"),
           ("vidTestA", "2", "car driving"),
           ("vidMissed", "1", "never used")]
-  with open(os.path.join(txt, "a2d_annotation.txt"), "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(["video_id", "instance_id", "query"])
-    # The missed video's row must be dropped because the video is in the missed list.
-    writer.writerows(rows)
-  with open(os.path.join(txt, "a2d_missed_videos.txt"), "w") as f:
-    f.write("vidMissed\n")
+  # The missed video's row must be dropped because the video is in the missed list.
+  a2d.write_annotations(root, rows, missed=["vidMissed"])
 
   samples: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
   for vid, inst, query in rows:
@@ -187,7 +150,7 @@ def write_a2d(root: str) -> dict[str, Any]:
 
 
 def write_jhmdb(root: str) -> dict[str, Any]:
-  """Writes a minimal J-HMDB Sentences tree (§3.2) under `root`.
+  """Writes a minimal J-HMDB Sentences tree (see `rvs_jax.data.jhmdb`) under `root`.
 
   Videos (H=24, W=32): `pullup_a` (10 frames, 10 masks), `pullup_b` (8 frames, 5 masks:
   the fewer-masks-than-frames quirk), `walk_a` (3 frames, 3 masks), `walk_b` (7 frames,
@@ -232,7 +195,7 @@ def write_jhmdb(root: str) -> dict[str, Any]:
 
 
 def write_refer_youtube_vos(root: str, *, write_meta_json: bool = True) -> dict[str, Any]:
-  """Writes a minimal Refer-YouTube-VOS tree (§3.3) under `root`.
+  """Writes a minimal Refer-YouTube-VOS tree (`rvs_jax.data.refer_youtube_vos`) in `root`.
 
   * train: `trainA` (5 frames "00000".."00020", objects 1 and 2; object 2 visible only
     in frames 2..4; 12 expressions so ids "10", "11" test numeric ordering) and `trainB`
@@ -323,7 +286,7 @@ def write_refer_youtube_vos(root: str, *, write_meta_json: bool = True) -> dict[
 
 
 def write_refer_davis(root: str) -> dict[str, Any]:
-  """Writes a minimal Refer-DAVIS17 tree (§3.4) under `root`.
+  """Writes a minimal Refer-DAVIS17 tree (see `rvs_jax.data.refer_davis`) under `root`.
 
   * train: `classic-car` (4 frames, objects 1, 2), `dogs-scale` (3 frames, object 1);
     val: `motorbike` (5 frames, objects 1, 2, 10; object 10 visible only in frame 0),
