@@ -17,7 +17,8 @@ import optax
 import pytest
 
 from configs import synthetic
-from rvs_jax import checkpointing, losses, sharding, trainer
+from rvs_jax import checkpointing, sharding
+from rvs_jax.train import losses, trainer
 from rvs_jax.data import synthetic as synthetic_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

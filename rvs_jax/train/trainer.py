@@ -32,8 +32,9 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from rvs_jax import checkpointing, datasets, evaluator, losses, models, sharding
+from rvs_jax import checkpointing, datasets, evaluator, models, sharding
 from rvs_jax import convert
+from rvs_jax.train import losses
 
 TRAIN_KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid")
 BACKBONES = ("spatial_encoder", "temporal_encoder")
