@@ -201,9 +201,9 @@ def jax_train(model, direct_model, variables, inputs, steps: int) -> dict[str, f
   import jax
   import jax.numpy as jnp
   from configs import common
-  from rvs_jax.train import trainer
+  from rvs_jax.train import optim, trainer
   train_cfg = common.experiment_config(common.LSTC, [], dataset="bench").train
-  tx, _ = trainer.make_optimizer(train_cfg, steps_per_epoch=1000)
+  tx, _ = optim.make_optimizer(train_cfg, steps_per_epoch=1000)
   # Copies: the step donates the state, and `variables` still serves the next batch size.
   params, batch_stats = jax.tree.map(jnp.copy, (variables["params"],
                                                 variables.get("batch_stats", {})))
