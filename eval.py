@@ -33,7 +33,8 @@ def main(argv):
   sharding.maybe_initialize_distributed()
   # pylint: disable=g-import-not-at-top
   import jax
-  from rvs_jax import datasets, evaluator, models, trainer, video_evaluator, visualize
+  from rvs_jax import datasets, evaluator, models, video_evaluator, visualize
+  from rvs_jax.train import trainer
   from rvs_jax.data import registry
   # pylint: enable=g-import-not-at-top
   config, workdir = _CONFIG.value, _WORKDIR.value

@@ -25,7 +25,7 @@ def main(argv):
   del argv
   platform.configure()
   sharding.maybe_initialize_distributed()
-  from rvs_jax import trainer  # pylint: disable=g-import-not-at-top
+  from rvs_jax.train import trainer  # pylint: disable=g-import-not-at-top
   summary = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, dict)},
                    indent=1))

@@ -38,7 +38,7 @@ KINDS = ("all", "appearance", "motion", "both")
 
 def run(row: str, seed: int, args) -> dict:
   """Trains + evaluates one row/seed (or reads its finished result)."""
-  from rvs_jax import trainer  # Imported late: `platform.configure` must run first.
+  from rvs_jax.train import trainer  # Imported late: `platform.configure` must run first.
   workdir = os.path.join(args.out, f"{row}_seed{seed}")
   done = os.path.join(workdir, "ablation_result.json")
   if os.path.exists(done):

@@ -26,7 +26,7 @@ What each figure is:
   PyTorch, measured at the start, before each model and at the end; the highest is the
   denominator of "% peak" (on a shared machine the neighbours' load can halve a sample;
   all samples are printed).
-* Train step (`--train`): `rvs_jax.trainer.make_train_step` (Adam, the deep-supervised
+* Train step (`--train`): `rvs_jax.train.trainer.make_train_step` (Adam, the deep-supervised
   loss on all six maps, BatchNorm in training mode), jitted with the state donated.
 * PyTorch (`--torch`): `tests/torch_reference.CSTMModel`, float32, channels-last,
   `torch.inference_mode()`, `torch.set_num_threads(os.cpu_count())`. For the same work
@@ -201,9 +201,9 @@ def jax_train(model, direct_model, variables, inputs, steps: int) -> dict[str, f
   import jax
   import jax.numpy as jnp
   from configs import common
-  from rvs_jax import trainer
+  from rvs_jax.train import optim, trainer
   train_cfg = common.experiment_config(common.LSTC, [], dataset="bench").train
-  tx, _ = trainer.make_optimizer(train_cfg, steps_per_epoch=1000)
+  tx, _ = optim.make_optimizer(train_cfg, steps_per_epoch=1000)
   # Copies: the step donates the state, and `variables` still serves the next batch size.
   params, batch_stats = jax.tree.map(jnp.copy, (variables["params"],
                                                 variables.get("batch_stats", {})))

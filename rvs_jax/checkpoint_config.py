@@ -4,7 +4,7 @@
 module finds everything else next to it, so a model cannot be run with the wrong
 architecture, input size or vocabulary by accident:
 
-* a training workdir (`rvs_jax.trainer`): the whole config is the JSON `meta` item of
+* a training workdir (`rvs_jax.train.trainer`): the whole config is the JSON `meta` item of
   every Orbax step; the step read is the one `trainer.load_variables` restores (the best
   checkpoint, else the latest), and the vocabulary is `W/word_vectors.npz`;
 * a converted checkpoint (`python -m rvs_jax.convert`): `conversion.json` holds the model
@@ -231,7 +231,8 @@ def load(path: str, config_spec: str | None = None,
   """
   # Imported here: reading a config or a vocabulary needs none of this.
   import jax  # pylint: disable=g-import-not-at-top
-  from rvs_jax import convert, models, trainer  # pylint: disable=g-import-not-at-top
+  from rvs_jax import convert, models  # pylint: disable=g-import-not-at-top
+  from rvs_jax.train import trainer  # pylint: disable=g-import-not-at-top
   # pylint: disable-next=g-import-not-at-top
   from rvs_jax.convert import converters
 

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from rvs_jax import checkpointing, export, models, text, trainer
+from rvs_jax import checkpointing, export, models, text
+from rvs_jax.train import trainer
 from rvs_jax.data import pipeline
 from rvs_jax.data import synthetic as synthetic_data
 

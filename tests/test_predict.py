@@ -29,7 +29,8 @@ import pytest
 from PIL import Image
 
 from configs import synthetic
-from rvs_jax import checkpoint_config, checkpointing, models, predict, text, trainer
+from rvs_jax import checkpoint_config, checkpointing, models, predict, text
+from rvs_jax.train import trainer
 from rvs_jax.data import synthetic as synthetic_data
 from rvs_jax.data import video_io
 

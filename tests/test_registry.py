@@ -6,7 +6,8 @@ import pytest
 
 from configs import refer_youtube_vos as ytvos_config
 from configs import synthetic as synthetic_config
-from rvs_jax import datasets, text, trainer
+from rvs_jax import datasets, text
+from rvs_jax.train import trainer
 from rvs_jax.data import registry
 from rvs_jax.data import synthetic
 from rvs_jax.data.pipeline import clip_indices

@@ -12,13 +12,15 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
 
 from configs import synthetic
-from rvs_jax import checkpointing, losses, sharding, trainer
+from rvs_jax import checkpointing, sharding
 from rvs_jax.data import synthetic as synthetic_data
+from rvs_jax.train import losses, optim, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -223,3 +225,18 @@ def test_sigkill_and_rerun_ends_with_the_same_parameters(data_root, uninterrupte
   assert step == 6
   for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(full)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_optimizer_schedule_halves_at_the_decay_epochs_and_scales_the_encoders():
+  cfg = ml_collections.ConfigDict(dict(lr=1e-4, lr_decay=0.5, lr_decay_epochs=[10, 12],
+                                       weight_decay=0.0, backbone_lr_mult=0.1))
+  tx, schedule = optim.make_optimizer(cfg, steps_per_epoch=4)
+  assert float(schedule(39)) == pytest.approx(1e-4)
+  assert float(schedule(40)) == pytest.approx(5e-5)
+  assert float(schedule(48)) == pytest.approx(2.5e-5)
+  params = {"spatial_encoder": {"w": jnp.ones(2)}, "head": {"w": jnp.ones(2)}}
+  grads = jax.tree.map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  # Adam's first step moves every weight by lr (times the multiplier for an encoder).
+  assert float(updates["head"]["w"][0]) == pytest.approx(-1e-4, rel=1e-3)
+  assert float(updates["spatial_encoder"]["w"][0]) == pytest.approx(-1e-5, rel=1e-3)

@@ -285,7 +285,8 @@ def test_davis_overlaps_resolved_by_argmax(trees, tmp_path):
 
 def test_eval_cli_on_ytvos_with_a_random_tiny_model(trees, tmp_path):
   from configs import refer_youtube_vos  # pylint: disable=g-import-not-at-top
-  from rvs_jax import models, trainer  # pylint: disable=g-import-not-at-top
+  from rvs_jax import models  # pylint: disable=g-import-not-at-top
+  from rvs_jax.train import trainer  # pylint: disable=g-import-not-at-top
 
   root = trees["ytvos"][0]
   config = refer_youtube_vos.get_config("tiny")

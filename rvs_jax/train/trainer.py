@@ -8,7 +8,8 @@
   last checkpoint and ends with the same parameters as an uninterrupted run;
 * a non-finite loss stops training with a message naming the step and the last good
   checkpoint (nothing non-finite is ever saved);
-* the paper's schedule by default: Adam 1e-4, halved after epochs 10, 12, 14, 15 epochs;
+* the paper's schedule by default (`rvs_jax.train.optim`): Adam 1e-4, halved after
+  epochs 10, 12, 14, 15 epochs;
 * `train.eval_every_epochs` > 0 evaluates every that many epochs and after the last
   step (keeping the best checkpoint by mIoU); 0 never evaluates during training;
 * metrics go to `W/metrics.jsonl` (always) and TensorBoard (`W/tensorboard`, when
@@ -32,11 +33,11 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from rvs_jax import checkpointing, datasets, evaluator, losses, models, sharding
+from rvs_jax import checkpointing, datasets, evaluator, models, sharding
 from rvs_jax import convert
+from rvs_jax.train import losses, optim
 
 TRAIN_KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid")
-BACKBONES = ("spatial_encoder", "temporal_encoder")
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -44,26 +45,6 @@ class TrainState(flax.struct.PyTreeNode):
   params: Any
   batch_stats: Any
   opt_state: Any
-
-
-def make_optimizer(train_cfg, steps_per_epoch: int):
-  """Adam(W) with the step schedule; a separate LR multiplier for the two encoders."""
-  boundaries = {int(round(e * steps_per_epoch)): train_cfg.lr_decay
-                for e in train_cfg.lr_decay_epochs}
-  schedule = optax.piecewise_constant_schedule(train_cfg.lr, boundaries)
-
-  def adam(mult):
-    lr = schedule if mult == 1.0 else (lambda s: schedule(s) * mult)
-    if train_cfg.weight_decay:
-      return optax.adamw(lr, weight_decay=train_cfg.weight_decay)
-    return optax.adam(lr)
-
-  if train_cfg.backbone_lr_mult == 1.0:
-    return adam(1.0), schedule
-  labels = lambda params: {k: jax.tree.map(  # pylint: disable=unnecessary-lambda-assignment
-      lambda _: "backbone" if k in BACKBONES else "rest", v) for k, v in params.items()}
-  return optax.multi_transform(
-      {"backbone": adam(train_cfg.backbone_lr_mult), "rest": adam(1.0)}, labels), schedule
 
 
 def make_train_step(model, tx, train_cfg):
@@ -225,7 +206,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   steps_per_epoch = pipe.steps_per_epoch
   total_steps = tc.num_steps if tc.num_steps > 0 else tc.num_epochs * steps_per_epoch
   model = models.build_model(config.model)
-  tx, schedule = make_optimizer(tc, steps_per_epoch)
+  tx, schedule = optim.make_optimizer(tc, steps_per_epoch)
   repl = sharding.replicated(mesh)
 
   ckpts = checkpointing.Checkpoints(workdir, keep=tc.keep_checkpoints)

@@ -1,0 +1,1 @@
+"""Training: the loop (`trainer`), the losses and the optimizer."""
