@@ -1,4 +1,4 @@
-"""A2D Sentences: train and evaluate (MODEL_SPEC §6, the paper's schedule).
+"""A2D Sentences: train and evaluate (docs/model.md, the paper's schedule).
 
   python train.py --config configs/a2d_sentences.py --workdir W \
       --config.data.root=/data/a2d_sentences --config.data.glove=/data/glove.840B.300d.zip

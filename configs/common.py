@@ -11,7 +11,7 @@ import ml_collections
 
 from rvs_jax.data import registry
 
-# The TPAMI model (MODEL_SPEC §0 `lstc`), the default of every field.
+# The TPAMI model (docs/model.md, "Variants" `lstc`), the default of every field.
 LSTC = dict(
     text_hidden=300, text_bias=True, mask_pads=True,
     use_spatial=True, use_temporal=True,
@@ -106,7 +106,7 @@ def experiment_config(base: dict, args: list[str], *, dataset: str,
                       **data) -> ml_collections.ConfigDict:
   """A whole train/eval config: `model`, `data`, `train`, `eval`, `pretrained`.
 
-  The paper's schedule (MODEL_SPEC §6) is the default: Adam 1e-4, halved after epochs
+  The paper's schedule (docs/model.md) is the default: Adam 1e-4, halved after epochs
   10, 12 and 14, 15 epochs, batch 8, deep-supervised BCE with pos_weight 1.5.
   """
   tiny = "tiny" in args

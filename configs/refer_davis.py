@@ -1,4 +1,4 @@
-"""Refer-DAVIS17: fine-tune the Refer-YouTube-VOS model one epoch at 1e-5 (MODEL_SPEC §6).
+"""Refer-DAVIS17: fine-tune the Refer-YouTube-VOS model one epoch at 1e-5 (docs/model.md).
 
   python train.py --config configs/refer_davis.py --workdir W_davis \
       --config.init_from=W_ytvos --config.data.root=/data/refer_davis

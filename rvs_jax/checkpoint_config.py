@@ -34,7 +34,7 @@ from rvs_jax import text as text_lib
 WORD_VECTORS_FILE = "word_vectors.npz"   # = rvs_jax.datasets.WORD_VECTORS_FILE
 CONVERSION_FILE = "conversion.json"      # = rvs_jax.convert.io.META_FILE
 LATEST_DIR, BEST_DIR = "checkpoints", "best"  # = rvs_jax.checkpointing
-# The paper's input (MODEL_SPEC §6): used when a converted checkpoint does not say.
+# The paper's input (docs/model.md): used when a converted checkpoint does not say.
 DEFAULT_CONSTANTS = dict(image_size=320, num_frames=8, clip_stride=2, max_words=20)
 
 

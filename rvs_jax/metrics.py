@@ -1,6 +1,6 @@
 """Evaluation metrics of referring video segmentation, in NumPy (+ cv2, pycocotools).
 
-Definitions follow /work/shared/docs/metrics.md (§4) and cstm_reference.md (§2.5). Nothing
+Definitions follow docs/metrics.md. Nothing
 here needs JAX: predictions arrive as NumPy probability maps or masks.
 
 Frame-level, per-sample benchmarks (A2D-Sentences, J-HMDB-Sentences):
@@ -209,7 +209,7 @@ def coco_segm_ap(preds: Sequence[Any], gts: Sequence[Any],
   """COCO segmentation AP with one image, one GT and one prediction per sample.
 
   This is the "COCO kind" of A2D / J-HMDB mAP used by MTTR and its successors
-  (metrics.md §4.1): the GT becomes a COCO dataset with one image per sample (image_id =
+  (docs/metrics.md): the GT becomes a COCO dataset with one image per sample (image_id =
   sample index + 1), a single annotation and one dummy category; each sample contributes
   its predicted mask with its score, and `COCOeval(iouType='segm')` computes AP@[.50:.95]
   with pycocotools' defaults (101-point interpolated precision, maxDets 100, a detection
@@ -399,7 +399,7 @@ def binarize_and_score(prob: np.ndarray, gt_orig: Mask, protocol: str = 'cstm',
   """Binarises one probability map and scores it against its GT under a protocol.
 
   Protocols:
-    'cstm': everything the CSTM evaluation code does (cstm_reference.md §2.5): relative
+    'cstm': everything the CSTM evaluation code does (docs/metrics.md): relative
       threshold sigmoid*255 > 0.5*max, cv2 INTER_LINEAR resize of the uint8 mask to (h, w),
       GT = the 320x320 align_corners/`> 0` mask resized back with cv2, IoU with eps. (P@X
       with `>=` is the aggregation default.) The DataLoader's `drop_last=True`, which scores
@@ -540,7 +540,7 @@ class IoUAccumulator:
 
 
 # --------------------------------------------------------------------------------------
-# DAVIS-2017 J and F (davis2017-evaluation, re-implemented from metrics.md §4.2)
+# DAVIS-2017 J and F (davis2017-evaluation, re-implemented from docs/metrics.md)
 # --------------------------------------------------------------------------------------
 
 
@@ -803,7 +803,7 @@ class VideoEvaluator:
   """Accumulates per-(video, expression) J and F for the video benchmarks.
 
   `add` scores every GT frame of one expression; `compute` averages over frames, then over
-  expressions (metrics.md §4.3, offline equivalent of the Ref-YouTube-VOS server), and can
+  expressions (docs/metrics.md, offline equivalent of the Ref-YouTube-VOS server), and can
   add DAVIS-style per-object recall and decay averages.
   """
 

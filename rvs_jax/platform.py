@@ -1,7 +1,7 @@
 """Process-level JAX settings shared by the command-line programs.
 
 On CPU, YNNPACK dot fusions make conv training ~3x slower on the machines we measured
-(cpu_performance.md §3.2), so they are disabled unless XLA_FLAGS already says otherwise;
+(measured: README, "Speed on this machine"), so they are disabled unless XLA_FLAGS already says otherwise;
 the persistent compilation cache (`RVS_JAX_CACHE`, default ~/.cache/rvs_jax/xla) makes a
 second run of the same program skip most compilation.
 """

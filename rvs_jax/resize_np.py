@@ -2,7 +2,7 @@
 
 CSTM (RyanHTR/CSTM, `datasets/a2d_dataset.py`) brings every ground-truth mask to the model
 resolution with `F.interpolate(mask, (320, 320), mode='bilinear', align_corners=True)` and
-then sets every positive value to 1 (cstm_reference.md §2.3). Because of that `> 0` step the
+then sets every positive value to 1 (docs/benchmarks.md). Because of that `> 0` step the
 result depends on exactly which source pixels get a non-zero weight, so the index and weight
 arithmetic below follows PyTorch's CPU kernel in float32 (`area_pixel_compute_scale` with
 align_corners, `guard_index_and_lambda`, and the "same size means copy" shortcut). The
@@ -84,7 +84,7 @@ def resize_mask_align_corners(
   """CSTM's ground-truth preparation: align_corners bilinear resize, then `> 0 -> 1`.
 
   Any output pixel that receives a non-zero weight from a foreground pixel becomes
-  foreground, so the result is a slightly dilated mask (cstm_reference.md §2.3).
+  foreground, so the result is a slightly dilated mask (docs/benchmarks.md).
 
   Args:
     mask: (H, W) (or (..., H, W)) mask; any non-zero value counts as foreground, as the

@@ -4,7 +4,7 @@ The batch is sharded over `data`, parameters and optimizer state are replicated,
 XLA inserts the gradient all-reduce (no pmap, no axis names). BatchNorm statistics under
 `jit` over a sharded batch are computed over the global batch (SyncBN), unlike
 per-GPU statistics in PyTorch DDP. The mesh axis is `Auto` (not JAX's new `Explicit`
-default), which linen modules need (jax_notes.md §2.2).
+default), which linen modules need.
 
 Multi-host: `maybe_initialize_distributed()` calls `jax.distributed.initialize` when the
 environment asks for it: under SLURM (`SLURM_NTASKS` > 1) it autodetects everything; for

@@ -1,6 +1,6 @@
 """Sentence tokenisation and GloVe word vectors, as in the CSTM reference code.
 
-Tokenisation follows CSTM's `datasets/word_utils.py` (cstm_reference.md §2.4) exactly:
+Tokenisation follows CSTM's `datasets/word_utils.py` (docs/benchmarks.md) exactly:
 
   1. `re.split(r"(\\W+)", sentence.strip())` -- the capture group keeps the delimiters;
   2. keep `w.lower()` for every piece with `len(w) > 0 and w != ' '` (so delimiter runs

@@ -28,7 +28,7 @@ Outputs under `W/eval/`:
   <dataset>_<split>_clean.json
       the result dict below.
 
-Scores (metrics.md §4.2-4.3), wherever ground truth exists (Ref-YTVOS `valid` has
+Scores (docs/metrics.md), wherever ground truth exists (Ref-YTVOS `valid` has
 none: only the submission is written, and `metrics` has no J / F):
 
 * `metrics`: the offline Ref-YTVOS / MeViS protocol. Per (video, expression), DAVIS J

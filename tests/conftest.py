@@ -7,7 +7,7 @@ in conftest.py (imported by pytest before any test module).
 import os
 import pathlib
 
-# YNNPACK makes conv training ~3x slower on the project's CPUs (cpu_performance.md §3.2).
+# YNNPACK makes conv training ~3x slower on the project's CPUs (measured: README, "Speed on this machine").
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 if "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (

@@ -1,6 +1,6 @@
 """Tests of rvs_jax.metrics and rvs_jax.resize_np on hand-worked cases.
 
-Expected values are derived in the comments from the definitions in metrics.md §4, not
+Expected values are derived in the comments from the definitions in docs/metrics.md, not
 from running the code.
 """
 

@@ -39,7 +39,7 @@ def test_cstm_full_size_parameter_count_and_shapes():
   variables = jax.eval_shape(model.init, jax.random.key(0), video, words, mask)
   p = variables["params"]
   total = _count(p)
-  # cstm_reference.md §1.4: 184.4 M; parts 12.3 / 23.5 / 114.7 / 32.7 / 1.25 M.
+  # docs/model.md: 184.4 M; parts 12.3 / 23.5 / 114.7 / 32.7 / 1.25 M.
   assert abs(total - 184.4e6) / 184.4e6 < 0.002, total
   assert round(_count(p["temporal_encoder"]) / 1e6, 1) == 12.3
   assert round(_count(p["spatial_encoder"]) / 1e6, 1) == 23.5

@@ -1,6 +1,6 @@
 """Self-checks of the PyTorch CSTM reference modules in `tests/torch_reference.py`.
 
-They pin the layout facts of `shared/docs/cstm_reference.md` §1 (key names, shapes,
+They pin the layout facts of `docs/model.md` (key names, shapes,
 parameter counts, padding, stage shapes, zero-init CMAM) that the JAX parity and
 weight-conversion tests rely on. Full-size modules are built, but forward passes run
 only at small spatial sizes (64x64, T=8).

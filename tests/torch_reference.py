@@ -1,6 +1,6 @@
 """PyTorch reference modules for the CSTM (CVPR'21) architecture.
 
-Written from scratch from the description in `shared/docs/cstm_reference.md` §1 (no code
+Written from scratch from the description in `docs/model.md` (no code
 was copied from any repository). The modules reproduce the public CSTM PyTorch code's
 architecture, padding, BatchNorm epsilons and -- most importantly -- its `state_dict`
 key names and shapes, so that they can serve as ground truth for
@@ -76,7 +76,7 @@ def count_params(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 # ----------------------------------------------------------------------------------------
-# ResNet-50 (cstm_reference.md §1.2): unmodified torchvision v1.5 layout.
+# ResNet-50 (docs/model.md): unmodified torchvision v1.5 layout.
 # ----------------------------------------------------------------------------------------
 
 
@@ -178,7 +178,7 @@ class ResNet50(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------
-# I3D (cstm_reference.md §1.1): hassony2 kinetics_i3d_pytorch port, old revision.
+# I3D (docs/model.md): hassony2 kinetics_i3d_pytorch port, old revision.
 # ----------------------------------------------------------------------------------------
 
 
@@ -460,7 +460,7 @@ class InceptionI3d(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------
-# CMAM (cstm_reference.md §1.4).
+# CMAM (docs/model.md).
 # ----------------------------------------------------------------------------------------
 
 
@@ -575,7 +575,7 @@ def get_video_spatial_feature(height: int, width: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------
-# CSTM model (cstm_reference.md §1.0, §1.3, §1.5).
+# CSTM model (docs/model.md).
 # ----------------------------------------------------------------------------------------
 
 

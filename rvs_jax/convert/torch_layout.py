@@ -3,7 +3,7 @@
 Pure NumPy: PyTorch is only needed to *read* a `.pth` (see `rvs_jax.convert.io`).
 
 Three source layouts are understood, each a table of regular expressions from a PyTorch
-key to a Flax path (cstm_reference.md §1):
+key to a Flax path (docs/model.md):
 
 * torchvision ResNet-50 (`conv1.weight`, `layer2.0.downsample.1.running_var`, ...),
 * the hassony2 I3D port used by CSTM (`conv3d_1a_7x7.conv3d.weight`,
@@ -91,7 +91,7 @@ def i3d_key(key: str) -> tuple[str, Path] | None:
   return None
 
 
-# CSTM's Sequential slots -> the backbone's own names (cstm_reference.md §1.1-1.2).
+# CSTM's Sequential slots -> the backbone's own names (docs/model.md).
 _CSTM_T_SLOTS = {"1.0": "conv3d_1a_7x7", "2.1": "conv3d_2b_1x1", "2.2": "conv3d_2c_3x3",
                  "3.1": "mixed_3b", "3.2": "mixed_3c", "4.1": "mixed_4b",
                  "4.2": "mixed_4c", "4.3": "mixed_4d", "4.4": "mixed_4e",

@@ -1,6 +1,6 @@
-"""CMAM: cross-modal adaptive modulation of one encoder stage (MODEL_SPEC §4, steps 1-5).
+"""CMAM: cross-modal adaptive modulation of one encoder stage (docs/model.md, steps 1-5).
 
-Exactly the CSTM code (cstm_reference.md §1.4), channels last:
+Exactly the CSTM code (docs/model.md), channels last:
 
 1. `V' = ConvBNReLU(concat[V, coord8])`, 3x3 (2-D) or 3x3x3 (3-D), C+8 -> C (`vt`).
 2. `K = ConvBN_1x1(V')` (C -> D, `v_key`); `Q = BN1d(Dense_nobias(L))` (`l_query`).

@@ -1,4 +1,4 @@
-"""CMAM+: CMAM plus the progressive language update (MODEL_SPEC §4, paper eq. 6).
+"""CMAM+: CMAM plus the progressive language update (docs/model.md, "CMAM", paper eq. 6).
 
 After the stage's CMAM recombines the words into a sentence feature `l`, the words are
 updated for the next stage:

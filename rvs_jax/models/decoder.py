@@ -1,6 +1,6 @@
 """The decoder: per-stage projections, stage fusion, LASP, top-down fusion, mask heads.
 
-MODEL_SPEC §5 and cstm_reference.md §1.5. Names and indices match the CSTM checkpoint
+docs/model.md ("Decoder", "LASP"). Names and indices match the CSTM checkpoint
 (`ires_trans_{k-1}`, `vres_trans_{k-1}`, `conv_fuse1_{k-1}`, `conv_fuse2_{k-1}` for
 stage k, `conv_mask_{m}` coarsest first), so its keys map one to one.
 

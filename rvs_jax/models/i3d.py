@@ -1,6 +1,6 @@
 """The temporal encoder: I3D (Inception-v1 inflated to 3-D) over the whole clip.
 
-Two padding modes (MODEL_SPEC §2), a config field:
+Two padding modes (docs/model.md, "Encoders"), a config field:
 
 * `torch_port` — the PyTorch port CSTM uses (hassony2, old revision): static TF-style
   pads `(k - s)` split front/back (conv3d_1a_7x7 pads (2, 3)), max-pools padded with
@@ -14,7 +14,7 @@ Names follow TF-Hub with `/` replaced by `_` inside a Mixed block:
 `Conv3d_1a_7x7`, `Conv3d_2b_1x1`, `Conv3d_2c_3x3`, `Mixed_3b/Branch_1_Conv3d_0b_3x3`, ...,
 `Logits_Conv3d_0c_1x1`; every unit is a `ConvBN` (children `conv`, `bn`).
 
-Stages (MODEL_SPEC §2; channels 64, 192, 480, 832, 1024, T = 4, 4, 4, 2, 1 for 8 frames):
+Stages (docs/model.md; channels 64, 192, 480, 832, 1024, T = 4, 4, 4, 2, 1 for 8 frames):
 1 = Conv3d_1a; 2 = MaxPool_2a + Conv3d_2b + Conv3d_2c; 3 = MaxPool_3a + Mixed_3b/3c;
 4 = MaxPool_4a + Mixed_4b..4f; 5 = MaxPool_5a + Mixed_5b/5c.
 """

@@ -1,6 +1,6 @@
 """LASP: language-aware semantic propagation between two adjacent decoder stages.
 
-MODEL_SPEC §5 (paper eqs. 7-12). For a deep stage feature `D^i (B, h, w, C)` and the next
+docs/model.md (paper eqs. 7-12). For a deep stage feature `D^i (B, h, w, C)` and the next
 shallower one `D^{i-1} (B, 2h, 2w, C)`:
 
 1. relevance `A = sigmoid(<l W8, D^i_p W9>)` at every deep pixel `(B, h, w)`;

@@ -222,7 +222,7 @@ class Conv3D(nn.Module):
   kernel is larger than the stacked frames, as the sum of kT 2-D convolutions. It is the
   same convolution, term for term, but XLA-CPU runs it far faster when few channels feed
   the conv (the 3-channel I3D stem was 7x slower than PyTorch as a 3-D conv, ~1.4x as a
-  fold; cpu_performance.md §3.3). `impl='xla'` uses `lax.conv_general_dilated` in 3-D.
+  fold). `impl='xla'` uses `lax.conv_general_dilated` in 3-D.
 
   Attributes:
     features: output channels.

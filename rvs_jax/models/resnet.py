@@ -9,7 +9,7 @@ shift every window); the max-pool pads with -inf as PyTorch's implicit padding d
 
 The encoder is used stage by stage (`stage(i, x)`), because CMAM/CMAM+ modulate the
 feature between stages. Stages (strides 2, 4, 8, 16, 32): 1 = conv1+bn1+relu,
-2 = maxpool+layer1, 3..5 = layer2..4 (MODEL_SPEC §2).
+2 = maxpool+layer1, 3..5 = layer2..4 (docs/model.md, "Encoders").
 """
 
 from __future__ import annotations

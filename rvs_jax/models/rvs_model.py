@@ -1,6 +1,6 @@
 """The whole network: text encoder, two encoders modulated by CMAM/CMAM+, the decoder.
 
-Every variant of MODEL_SPEC §0 (the TPAMI model `lstc`, the CVPR'21 `cstm`, every
+Every variant of docs/model.md (the TPAMI model `lstc`, the CVPR'21 `cstm`, every
 ablation row) is this one module with different `ModelConfig` fields.
 
     model = rvs_jax.models.build_model(config.model)

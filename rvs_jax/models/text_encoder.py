@@ -1,4 +1,4 @@
-"""The language encoder: word vectors -> GRU -> LayerNorm -> tanh (MODEL_SPEC §3).
+"""The language encoder: word vectors -> GRU -> LayerNorm -> tanh (docs/model.md).
 
 Word lookup (GloVe rows, zeros for pads and unknown words) happens outside the model, in
 `rvs_jax.text`, as in the CSTM code. The GRU follows `torch.nn.GRU` exactly: gate order

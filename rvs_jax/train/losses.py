@@ -1,4 +1,4 @@
-"""Deep-supervised segmentation loss (MODEL_SPEC §6).
+"""Deep-supervised segmentation loss (docs/model.md, "Training schedule").
 
 Binary cross-entropy with logits on every response map, against the ground truth resized
 to that map, with PyTorch's `pos_weight` semantics (`BCEWithLogitsLoss(pos_weight=1.5)`
