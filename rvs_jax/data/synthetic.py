@@ -52,7 +52,6 @@ samples (measured; about 40 ms of CPU per video, mostly rendering and H.264 enco
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import hashlib
@@ -68,6 +67,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
+from rvs_jax import app
 from rvs_jax import text as text_lib
 from rvs_jax.data import a2d
 from rvs_jax.data.video_io import write_mp4
@@ -621,7 +621,7 @@ def generate(out: str | os.PathLike, num_videos: int = DEFAULT_NUM_VIDEOS,
 
 
 def main(argv: list[str] | None = None) -> None:
-  p = argparse.ArgumentParser(
+  p = app.ArgumentParser(
       prog="python -m rvs_jax.data.synthetic",
       description="Generate the synthetic referring-video benchmark (A2D layout).")
   p.add_argument("--out", required=True, help="output folder")

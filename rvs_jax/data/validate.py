@@ -28,7 +28,6 @@ videos exist and have readable headers instead of decoding every one of them.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
@@ -38,6 +37,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from rvs_jax import app
 
 # ----------------------------------------------------------------------------------------
 # Report
@@ -144,7 +145,7 @@ def validate(benchmark: str, root: str, quick: bool = False, **kwargs: Any) -> R
 def main(argv: list[str] | None = None) -> int:
   """CLI entry point; returns the exit code (1 if any error)."""
   from rvs_jax.data import registry  # pylint: disable=g-import-not-at-top
-  parser = argparse.ArgumentParser(
+  parser = app.ArgumentParser(
       prog="python -m rvs_jax.data.validate", description=__doc__.split("\n\n")[0])
   parser.add_argument("benchmark", choices=[n for n in registry.names()
                                             if registry.get(n).validator is not None])

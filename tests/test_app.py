@@ -1,0 +1,83 @@
+"""The command runner: one-line errors with exit status 2, --help, no stray workdir.
+
+Every case fails before a model is built, so nothing here compiles.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rvs_jax.train import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "synthetic.py")
+
+
+def _run(capsys, *args):
+  status = cli.main(list(args))
+  out, err = capsys.readouterr()
+  return status, out, err
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([f"--config={CONFIG}:tiny", "--config.train.num_stepz=3"],
+     "config.train has no field 'num_stepz' (did you mean num_steps"),
+    ([f"--config={CONFIG}:tiny", "--config.trian.lr=3"], "config has no field 'trian'"),
+    ([f"--config={CONFIG}:tiny", "--config.train.lr.x=1"], "config.train.lr is a value"),
+    ([f"--config={CONFIG}:tiny", "--config.train.num_steps=abc"], "num_steps=abc"),
+    ([f"--config={CONFIG}:tinyy"], "tinyy"),
+    ([f"--config={ROOT}/configs/nope.py"], "nope.py' not found"),
+    ([f"--config={CONFIG}:tiny", "--bogus=1"], "bogus"),
+    ([f"--config={CONFIG}:tiny", "stray"], "unexpected argument 'stray'"),
+    ([], "missing required flag --config"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, args, expected):
+  workdir = tmp_path / "w"
+  status, out, err = _run(capsys, *args, f"--workdir={workdir}")
+  assert status == 2
+  assert err.count("\n") == 1 and err.startswith("rvs-train: error: "), err
+  assert expected in err
+  assert not out and not workdir.exists()
+
+
+def test_failed_start_leaves_no_workdir_but_keeps_an_existing_one(capsys, tmp_path):
+  missing_root = tmp_path / "no_data"
+  new = tmp_path / "new"
+  status, _, err = _run(capsys, f"--config={CONFIG}:tiny", f"--workdir={new}",
+                        f"--config.data.root={missing_root}")
+  assert status == 2 and "no_data" in err and err.count("\n") == 1
+  assert not new.exists()
+  old = tmp_path / "old"
+  old.mkdir()
+  (old / "notes.txt").write_text("mine")
+  status, _, _ = _run(capsys, f"--config={CONFIG}:tiny", f"--workdir={old}",
+                      f"--config.data.root={missing_root}")
+  assert status == 2 and (old / "notes.txt").read_text() == "mine"
+
+
+def test_help_exits_0_and_lists_the_flags(capsys):
+  status, out, _ = _run(capsys, "--help")
+  assert status == 0
+  assert "--workdir" in out and "--config" in out and "rvs-train" in out
+
+
+def test_train_py_is_the_same_command():
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"),
+                         f"--config={CONFIG}:tiny", "--config.train.num_stepz=3",
+                         "--workdir=unused"], capture_output=True, text=True, cwd=ROOT,
+                        timeout=120, check=False)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "rvs-train: error: --config.train.num_stepz: config.train has no field "
+      "'num_stepz' (did you mean num_steps, num_epochs?)"]
+
+
+def test_argparse_commands_fail_in_one_line(capsys):
+  from rvs_jax.data import validate  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit) as e:
+    validate.main(["no_such_benchmark", "/nowhere"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "invalid choice: 'no_such_benchmark'" in err
