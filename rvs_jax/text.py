@@ -41,6 +41,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from rvs_jax import files
 from rvs_jax.data.types import DataError
 
 # CSTM: `SENTENCE_SPLIT_REGEX = re.compile(r"(\W+)")`, `--sentence_length 20`,
@@ -252,8 +253,16 @@ class WordVectors:
     return cls([w.decode("utf-8") for w in words], mat)
 
   def save(self, path: str | os.PathLike) -> None:
-    """Saves the table as `.npz` (`words`: unicode array, `vectors`: float32 (V, E))."""
-    np.savez(path, words=np.asarray(self._words, dtype=str), vectors=self.table[1:])
+    """Saves the table as `.npz` (`words`: unicode array, `vectors`: float32 (V, E)).
+
+    Atomic: a failed write (a full disk) leaves an existing table at `path` intact.
+    Like `np.savez`, adds `.npz` to a path without it.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+      path += ".npz"
+    with files.atomic_write(path) as f:
+      np.savez(f, words=np.asarray(self._words, dtype=str), vectors=self.table[1:])
 
   @classmethod
   def load(cls, path: str | os.PathLike) -> "WordVectors":
@@ -261,7 +270,7 @@ class WordVectors:
     try:
       with np.load(path, allow_pickle=False) as z:
         return cls([str(w) for w in z["words"]], z["vectors"])
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
       raise DataError(f"cannot read word-vector table {path}: {e}") from e
 
   def ids(self, tokens: Sequence[str]) -> tuple[np.ndarray, list[str]]:

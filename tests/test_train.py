@@ -227,6 +227,41 @@ def test_sigkill_and_rerun_ends_with_the_same_parameters(data_root, uninterrupte
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_sigterm_saves_exits_0_and_the_rerun_matches(data_root, uninterrupted, tmp_path):
+  """SIGTERM once the first checkpoint exists: a checkpoint at that step, exit 0, and a
+  rerun ends with the uninterrupted run's parameters."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "stopped")
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="4", JAX_PLATFORMS="cpu",
+             RVS_JAX_CACHE=jax.config.jax_compilation_cache_dir or "",
+             RVS_JAX_TENSORBOARD="0")
+  proc = subprocess.Popen(_train_cmd(data_root, workdir, 6), env=env, cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  first = os.path.join(workdir, "checkpoints", "2")
+  deadline = time.time() + 600
+  while not os.path.isdir(first) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  assert os.path.isdir(first), "no checkpoint appeared"
+  proc.send_signal(signal.SIGTERM)
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  summary = json.loads(out[out.index("{"):])
+  stopped_at = summary["step"]
+  # Steps 3-6 and the final evaluation take seconds, the signal a few milliseconds.
+  assert stopped_at < 6 and summary["preempted"] is True
+  assert f"SIGTERM at step {stopped_at}: checkpoint saved" in err
+  assert _params(workdir)[0] == stopped_at
+  rerun = subprocess.run(_train_cmd(data_root, workdir, 6), env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=900, check=False)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  step, resumed = _params(workdir)
+  _, full = _params(uninterrupted[0])
+  assert step == 6
+  for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(full)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_optimizer_schedule_halves_at_the_decay_epochs_and_scales_the_encoders():
   cfg = ml_collections.ConfigDict(dict(lr=1e-4, lr_decay=0.5, lr_decay_epochs=[10, 12],
                                        weight_decay=0.0, backbone_lr_mult=0.1))

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -35,7 +36,7 @@ import orbax.checkpoint as ocp
 
 from rvs_jax import checkpointing, datasets, evaluator, models, sharding
 from rvs_jax import convert
-from rvs_jax.train import losses, optim
+from rvs_jax.train import losses, optim, preemption, workdir_lock
 
 TRAIN_KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid")
 
@@ -191,7 +192,19 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
-  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary."""
+  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary.
+
+  The run holds the workdir's lock (a second run on it fails at once) and stops cleanly
+  on SIGTERM/SIGINT: a checkpoint at the current step, `summary["preempted"]` set.
+  """
+  lock = (workdir_lock.hold(workdir) if jax.process_index() == 0
+          else contextlib.nullcontext())
+  with lock, preemption.Signals() as signals:
+    return _train_and_evaluate(config, workdir, signals)
+
+
+def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
+                        ) -> dict[str, Any]:
   os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh()
   tc = config.train
@@ -280,6 +293,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                                  "eval": summary}, metrics={"mIoU": summary["mIoU"]},
                    best=True)
         best_miou = max(best_miou or 0.0, summary["mIoU"])
+      if step < total_steps and signals.requested():
+        if last_saved != step:
+          ckpts.save(step, state, {"data_position": it.state(), "config": meta_config})
+          last_saved = step
+        logging.warning("%s at step %d: checkpoint saved, stopping; rerun the same "
+                        "command to resume", signals.received or "stop signal", step)
+        summary = dict(summary, preempted=True)
+        break
   finally:
     if bar is not None:
       bar.close()
