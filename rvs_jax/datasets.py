@@ -23,7 +23,23 @@ def load_samples(data, split: str) -> list[Sample]:
   """The samples of `split` of the registered benchmark `data.name` under `data.root`."""
   samples = registry.get(data.name).read(data, split)
   limit = data.max_train_samples if split == data.train_split else data.max_eval_samples
-  return samples[:limit] if limit else samples
+  samples = samples[:limit] if limit else samples
+  _warn_long_sentences(samples, data.max_words, f"{data.name} {split}")
+  return samples
+
+
+def _warn_long_sentences(samples: list[Sample], max_words: int, where: str) -> None:
+  """Says how many sentences the model sees only the first `max_words` words of.
+
+  Truncation is CSTM's rule (its vocabulary and model see 20 words), so it is kept, but
+  never silent.
+  """
+  long = [s for s in samples if text_lib.tokenize(s.sentence, max_words).truncated]
+  if long:
+    logging.warning("%s: %d of %d sentences have more than %d words and are truncated "
+                    "to their first %d (data.max_words), e.g. %r of video %s", where,
+                    len(long), len(samples), max_words, max_words, long[0].sentence,
+                    long[0].video_id)
 
 
 def word_vectors(data, workdir: str, samples: list[Sample]) -> text_lib.WordVectors:

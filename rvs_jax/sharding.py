@@ -39,6 +39,17 @@ def make_mesh() -> Mesh:
               axis_types=(jax.sharding.AxisType.Auto,))
 
 
+def check_batch_size(name: str, size: int) -> None:
+  """A batch is split evenly over the devices: `name`=`size` must divide by their number.
+
+  Checked when a command starts, so that `eval.batch_size` fails before training rather
+  than at the first evaluation.
+  """
+  if size <= 0 or size % jax.device_count():
+    raise ValueError(f"{name}={size} is not a positive multiple of the "
+                     f"{jax.device_count()} devices")
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 

@@ -32,6 +32,9 @@ def _run(capsys, *args):
     ([f"--config={CONFIG}:tiny", "--bogus=1"], "bogus"),
     ([f"--config={CONFIG}:tiny", "stray"], "unexpected argument 'stray'"),
     ([], "missing required flag --config"),
+    # Checked at the start, not at the first evaluation after training.
+    ([f"--config={CONFIG}:tiny", "--config.eval.batch_size=3"],
+     "eval.batch_size=3 is not a positive multiple of the 4 devices"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, args, expected):
   workdir = tmp_path / "w"

@@ -10,6 +10,7 @@ from rvs_jax import datasets, text
 from rvs_jax.train import trainer
 from rvs_jax.data import registry
 from rvs_jax.data import synthetic
+from rvs_jax.data import types
 from rvs_jax.data.pipeline import clip_indices
 from rvs_jax.testing import fixtures
 
@@ -92,3 +93,21 @@ def test_no_library_module_imports_the_test_fixtures():
           if re.search(r"^\s*(from|import) rvs_jax\.testing", f.read(), re.M):
             offenders.append(os.path.relpath(path, pkg))
   assert not offenders
+
+
+def test_truncated_sentences_are_reported_not_silent(caplog, monkeypatch, tmp_path):
+  def read(root, split):
+    del root, split
+    return [types.Sample(f"s{i}", f"v{i}", None, 0, sentence, None)
+            for i, sentence in enumerate(["a cat", " ".join(["word"] * 25)])]
+
+  monkeypatch.setattr(registry, "get", lambda name: registry.Benchmark(
+      name=name, reader=read, validator=None, scoring="frame", clip_stride=1,
+      train_split="train", eval_split="test"))
+  config = synthetic_config.get_config("tiny")
+  config.data.root = str(tmp_path)
+  with caplog.at_level("WARNING"):
+    samples = datasets.load_samples(config.data, "train")
+  assert len(samples) == 2
+  assert "1 of 2 sentences have more than 20 words" in caplog.text
+  assert "of video v1" in caplog.text

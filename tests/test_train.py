@@ -225,6 +225,9 @@ def test_sigkill_and_rerun_ends_with_the_same_parameters(data_root, uninterrupte
   assert step == 6
   for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(full)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # The steps re-run after the resume are logged once, not twice.
+  lines = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert [l["step"] for l in lines if "loss" in l] == list(range(1, 7))
 
 
 def test_sigterm_saves_exits_0_and_the_rerun_matches(data_root, uninterrupted, tmp_path):
@@ -260,6 +263,9 @@ def test_sigterm_saves_exits_0_and_the_rerun_matches(data_root, uninterrupted, t
   assert step == 6
   for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(full)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # The steps re-run after the resume are logged once, not twice.
+  lines = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert [l["step"] for l in lines if "loss" in l] == list(range(1, 7))
 
 
 def test_optimizer_schedule_halves_at_the_decay_epochs_and_scales_the_encoders():

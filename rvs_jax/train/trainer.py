@@ -34,7 +34,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from rvs_jax import checkpointing, datasets, evaluator, models, sharding
+from rvs_jax import checkpointing, datasets, evaluator, files, models, sharding
 from rvs_jax import convert
 from rvs_jax.train import losses, optim, preemption, workdir_lock
 
@@ -159,9 +159,11 @@ def load_all_variables(path: str, shapes) -> dict:
 class _Logger:
   """JSONL always; TensorBoard when TensorFlow is importable; host 0 only."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, resume_step: int = 0):
     self.active = jax.process_index() == 0
     self.path = os.path.join(workdir, "metrics.jsonl")
+    if self.active and os.path.exists(self.path):
+      self._forget_after(resume_step)
     self.tb = None
     if self.active and os.environ.get("RVS_JAX_TENSORBOARD", "1") == "1":
       try:
@@ -171,6 +173,22 @@ class _Logger:
         self.tb = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
       except Exception:  # pylint: disable=broad-except
         self.tb = None
+
+  def _forget_after(self, step: int) -> None:
+    """Drops the lines of steps after `step`: a resumed run logs them again.
+
+    Also drops a line cut short by a kill; the file is rewritten atomically.
+    """
+    kept = []
+    with open(self.path, encoding="utf-8") as f:
+      for line in f:
+        try:
+          if json.loads(line)["step"] <= step:
+            kept.append(line)
+        except (ValueError, KeyError, TypeError):
+          continue
+    with files.atomic_write(self.path, "w", encoding="utf-8") as f:
+      f.writelines(kept)
 
   def write(self, step: int, values: dict[str, float]) -> None:
     if not self.active:
@@ -208,9 +226,8 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh()
   tc = config.train
-  if tc.batch_size % jax.device_count():
-    raise ValueError(f"train.batch_size={tc.batch_size} is not divisible by the "
-                     f"{jax.device_count()} devices")
+  sharding.check_batch_size("train.batch_size", tc.batch_size)
+  sharding.check_batch_size("eval.batch_size", config.eval.batch_size)
   train_samples = datasets.load_samples(config.data, config.data.train_split)
   eval_samples = datasets.load_samples(config.data, config.data.eval_split)
   vectors = datasets.word_vectors(config.data, workdir, train_samples + eval_samples)
@@ -245,7 +262,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
 
   train_step = jax.jit(make_train_step(model, tx, tc), donate_argnums=(0,))
   predict_fn = evaluator.make_predict_fn(model)
-  log = _Logger(workdir)
+  log = _Logger(workdir, resume_step=step)
   bar = _progress(total_steps, step, tc.progress_bar)
   it = pipe.iterate(position)
   meta_config = json.loads(config.to_json_best_effort())
