@@ -127,19 +127,19 @@ def _usage(command: Command, flag_values: flags.FlagValues, names: Sequence[str]
   return "\n".join(lines)
 
 
-def _config_spec(argv: Sequence[str]) -> Optional[str]:
-  """The value of `--config` in `argv` (either `--config=X` or `--config X`)."""
+def argv_value(argv: Sequence[str], name: str) -> Optional[str]:
+  """The value of `--name` in `argv` (either `--name=X` or `--name X`), or None."""
   for i, arg in enumerate(argv):
-    if arg.startswith("--config="):
+    if arg.startswith(f"--{name}="):
       return arg.partition("=")[2]
-    if arg == "--config" and i + 1 < len(argv):
+    if arg == f"--{name}" and i + 1 < len(argv):
       return argv[i + 1]
   return None
 
 
 def _parse(command: Command, argv: list[str]) -> flags.FlagValues:
   """Defines and parses the command's flags; UsageError/flags.Error on a mistake."""
-  spec = _config_spec(argv)
+  spec = argv_value(argv, "config")
   if spec is not None:
     # Loaded here first so that a bad file or `:args`, and a mistyped `--config.x`,
     # are one line each rather than ml_collections' tracebacks.

@@ -191,16 +191,16 @@ def load(path: str) -> ExportedModel:
 # --------------------------------------------------------------------------------------
 
 
-def export_checkpoint(checkpoint: str, out: str, config_spec: str | None = None,
+def export_checkpoint(checkpoint: str, out: str, config=None,
                       word_vectors_file: str | None = None,
                       platforms: Sequence[str] = ("cpu",),
                       overwrite: bool = False) -> dict[str, str]:
   """Exports a checkpoint's model (see the module docstring).
 
   Args:
-    checkpoint: a training workdir or converted checkpoint (`rvs_jax.checkpoint_config`).
+    checkpoint: a training workdir or converted checkpoint (`rvs_jax.checkpointing`).
     out: the `.stablehlo` path (the `.json` and `.vocab.npz` go next to it).
-    config_spec: optional `configs/x.py[:args]` replacing the stored config.
+    config: optional config replacing the stored one (`--config configs/x.py[:args]`).
     word_vectors_file: optional `.npz` vocabulary replacing the checkpoint's.
     platforms: `jax.export` platforms ("cpu", "cuda", "rocm", "tpu").
     overwrite: replace existing files.
@@ -210,14 +210,13 @@ def export_checkpoint(checkpoint: str, out: str, config_spec: str | None = None,
   """
   # pylint: disable=g-import-not-at-top
   import dataclasses
-  import jax.numpy as jnp
-  from rvs_jax import checkpoint_config
+  from rvs_jax import checkpointing, models
   # pylint: enable=g-import-not-at-top
   paths = artifact_paths(out)
   existing = [p for p in paths.values() if os.path.exists(p)]
   if existing and not overwrite:
     raise ExportError(f"{existing[0]} exists; pass --overwrite to replace it")
-  loaded = checkpoint_config.load(checkpoint, config_spec, word_vectors_file)
+  loaded = checkpointing.load(checkpoint, config, word_vectors_file)
   model, variables, c = loaded.model, loaded.variables, loaded.constants
 
   def logits_fn(video, words, word_mask):
@@ -226,12 +225,9 @@ def export_checkpoint(checkpoint: str, out: str, config_spec: str | None = None,
 
   b, = jax_export.symbolic_shape("b")
   dim = loaded.vectors.dim
-  args = (jax.ShapeDtypeStruct((b, c.num_frames, c.image_size, c.image_size, 3),
-                               jnp.float32),
-          jax.ShapeDtypeStruct((b, c.max_words, dim), jnp.float32),
-          jax.ShapeDtypeStruct((b, c.max_words), jnp.bool_))
   try:
-    exported = jax_export.export(jax.jit(logits_fn), platforms=tuple(platforms))(*args)
+    exported = jax_export.export(jax.jit(logits_fn), platforms=tuple(platforms))(
+        *models.input_spec(c, batch_size=b))
   except (ValueError, NotImplementedError) as e:
     raise ExportError(f"cannot export for platforms {list(platforms)}: "
                       f"{str(e).splitlines()[0]}") from None
@@ -274,7 +270,9 @@ def export_checkpoint(checkpoint: str, out: str, config_spec: str | None = None,
 
 def main(argv: Sequence[str] | None = None) -> int:
   """The CLI; user errors print one line and return 2."""
-  p = argparse.ArgumentParser(prog="python -m rvs_jax.export", description=__doc__,
+  # Imported here: the module itself stays loadable without rvs_jax (see `load`).
+  from rvs_jax import app  # pylint: disable=g-import-not-at-top
+  p = app.ArgumentParser(prog="python -m rvs_jax.export", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--checkpoint", required=True,
                  help="training workdir or converted checkpoint")
@@ -285,12 +283,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                  help="comma-separated jax.export platforms (default cpu)")
   p.add_argument("--overwrite", action="store_true", help="replace existing files")
   args = p.parse_args(argv)
-  from rvs_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
   try:
-    paths = export_checkpoint(args.checkpoint, args.out, args.config, args.word_vectors,
+    config = app.load_config_file(args.config) if args.config else None
+    paths = export_checkpoint(args.checkpoint, args.out, config, args.word_vectors,
                               [s.strip() for s in args.platforms.split(",") if s.strip()],
                               args.overwrite)
-  except (ExportError, checkpoint_config.CheckpointError) as e:
+  except app.USER_ERRORS as e:  # ExportError, checkpoint, config and data errors.
     print(f"error: {e}", file=sys.stderr)
     return 2
   print("wrote " + ", ".join(paths.values()))

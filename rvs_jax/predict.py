@@ -9,7 +9,7 @@ images (sorted by name, numbers compared as numbers); sentences come from `--tex
 (repeatable) and/or `--texts FILE` (one per line, blank lines and `#` lines skipped).
 `--checkpoint` is a training workdir (best checkpoint, else latest) or a converted
 checkpoint; the config and the word vectors stored with it are used (`--config`,
-`--word-vectors` override them; see `rvs_jax.checkpoint_config`).
+`--word-vectors` override them; see `rvs_jax.checkpointing`).
 
 Every frame t is segmented from its own clip: the config's T frames at its stride
 centred on t, clamped at the ends of the video (`pipeline.clip_indices`), resized like
@@ -50,7 +50,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from rvs_jax import checkpoint_config
+from rvs_jax import app, checkpointing
 from rvs_jax import text as text_lib
 from rvs_jax.data.types import DataError
 
@@ -203,7 +203,7 @@ def prepare_output(out: str, overwrite: bool) -> None:
 class Segmenter:
   """Runs a loaded checkpoint on clips in fixed-size batches (one compilation)."""
 
-  def __init__(self, loaded: checkpoint_config.Loaded, batch_size: int = 8):
+  def __init__(self, loaded: checkpointing.Loaded, batch_size: int = 8):
     # pylint: disable=g-import-not-at-top
     import jax
     from rvs_jax import evaluator
@@ -383,7 +383,7 @@ def _slug(k: int, sentence: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
+  p = app.ArgumentParser(
       prog="python -m rvs_jax.predict", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--video", required=True, help="video file or folder of frame images")
@@ -416,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   try:
     return _run(args)
-  except (PredictError, checkpoint_config.CheckpointError) as e:
+  except app.USER_ERRORS as e:  # PredictError, checkpoint, config and data errors.
     print(f"error: {e}", file=sys.stderr)
     return 2
 
@@ -448,14 +448,14 @@ def _run(args: argparse.Namespace) -> int:
     if bad:
       raise PredictError(f"--explain frame {bad[0]} outside the video's frames "
                          f"0..{t_count - 1}")
-  checkpoint_config.checkpoint_kind(args.checkpoint)
-  config = (checkpoint_config.load_config_file(args.config) if args.config
-            else checkpoint_config.read_config(args.checkpoint))
-  constants = checkpoint_config.InputConstants.from_config(config)
-  vectors = checkpoint_config.word_vectors(args.checkpoint, args.word_vectors)
+  replaced = app.load_config_file(args.config) if args.config else None
+  config = (replaced if replaced is not None
+            else checkpointing.describe(args.checkpoint).config)
+  constants = checkpointing.InputConstants.from_config(config)
+  vectors = checkpointing.word_vectors(args.checkpoint, args.word_vectors)
   sentences = encode_sentences(texts, vectors, constants.max_words)
 
-  loaded = checkpoint_config.load(args.checkpoint, args.config, args.word_vectors)
+  loaded = checkpointing.load(args.checkpoint, replaced, args.word_vectors)
   segmenter = Segmenter(loaded, args.batch_size)
   print(f"segmenting {t_count} frames ({width}x{height}) x {len(sentences)} sentences "
         f"on {segmenter.device.platform} in batches of {args.batch_size}",

@@ -84,3 +84,43 @@ def test_argparse_commands_fail_in_one_line(capsys):
   assert e.value.code == 2
   err = capsys.readouterr().err
   assert err.count("\n") == 1 and "invalid choice: 'no_such_benchmark'" in err
+
+
+def _workdir_with_stored_config(path):
+  """A workdir whose one checkpoint step holds the tiny synthetic config (no weights)."""
+  # pylint: disable=g-import-not-at-top
+  import json
+  import numpy as np
+  from configs import synthetic
+  from rvs_jax import checkpointing
+  # pylint: enable=g-import-not-at-top
+  ckpts = checkpointing.Checkpoints(str(path), async_save=False)
+  ckpts.save(1, {"x": np.zeros(1, np.float32)},
+             {"config": json.loads(synthetic.get_config("tiny").to_json_best_effort())})
+  ckpts.close()
+
+
+@pytest.mark.parametrize("make, args, expected", [
+    (None, ["--workdir={w}"], "checkpoint '{w}' does not exist"),
+    ("workdir", ["--workdir={w}", "--config.eval.protcol=clean"],
+     "config.eval has no field 'protcol' (did you mean protocol"),
+    ("converted", ["--workdir={w}"], "is a converted checkpoint: it stores the model but "
+     "no dataset; pass --config"),
+    ("workdir", ["--workdir={w}", "--config.eval.batch_size=3"],
+     "eval.batch_size=3 is not a positive multiple"),
+    (None, [], "missing required flag --config, --workdir"),
+])
+def test_eval_uses_the_stored_config_and_fails_in_one_line(capsys, tmp_path, make, args,
+                                                           expected):
+  from rvs_jax.evaluation import cli as eval_cli  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "w"
+  if make == "workdir":
+    _workdir_with_stored_config(workdir)
+  elif make == "converted":
+    workdir.mkdir()
+    (workdir / "conversion.json").write_text('{"model_config": {}}')
+  status = eval_cli.main([a.format(w=workdir) for a in args])
+  out, err = capsys.readouterr()
+  assert status == 2 and not out
+  assert err.count("\n") == 1 and err.startswith("rvs-eval: error: "), err
+  assert expected.format(w=workdir) in err

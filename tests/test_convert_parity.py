@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from configs import cstm
-from rvs_jax import convert, models
+from rvs_jax import checkpointing, convert, models
 from rvs_jax.convert import __main__ as cli
 from rvs_jax.convert import i3d_jax, io, safe_pickle, torch_layout
 from rvs_jax.models import i3d, resnet, text_encoder
@@ -98,8 +98,8 @@ def test_resnet50_file_to_orbax_to_stage_features(tmp_path):
   src = _save_state_dict(tmp_path / "resnet50.pth", net.state_dict())  # fc.* included
   out = tmp_path / "converted"
   assert cli.main(["resnet50", src, "--out", str(out)]) == 0
-  partial = convert.load_converted(out)
-  meta = convert.read_meta(out)
+  partial = checkpointing.load_converted(out)
+  meta = checkpointing.read_conversion(out)
   assert sorted(meta["dropped"]) == ["fc.bias", "fc.weight"]
   assert meta["sha256"] == io.sha256_file(src) and meta["kind"] == "resnet50"
   assert set(partial) == {"params", "batch_stats"}
@@ -179,10 +179,10 @@ def test_cstm_checkpoint_full_forward_and_gru(tmp_path):
   # The CLI (full tree -> Orbax -> back) and the Python loader give the same variables.
   out = tmp_path / "cstm"
   assert cli.main(["cstm", src, "--out", str(out)]) == 0
-  meta = convert.read_meta(out)
+  meta = checkpointing.read_conversion(out)
   n_keys = sum(not k.endswith("num_batches_tracked") for k in net.state_dict())
   assert len(meta["mapping"]) == n_keys == meta["leaves"] and not meta["dropped"]
-  variables = convert.load_converted(out)
+  variables = checkpointing.load_converted(out)
   jax.tree.map(np.testing.assert_array_equal, variables, convert.load_cstm_checkpoint(src))
   with torch.no_grad():
     maps32, feats = net(video, txt, return_features=True)

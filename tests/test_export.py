@@ -19,7 +19,6 @@ import pytest
 
 from configs import synthetic
 from rvs_jax import checkpointing, export, models, text
-from rvs_jax.train import trainer
 from rvs_jax.data import pipeline
 from rvs_jax.data import synthetic as synthetic_data
 
@@ -41,7 +40,7 @@ def workdir(tmp_path_factory):
   path = str(tmp_path_factory.mktemp("workdir"))
   config = _config()
   model = models.build_model(config.model)
-  args = (jax.random.key(0),) + trainer.dummy_inputs(config, 1)
+  args = (jax.random.key(0),) + models.dummy_inputs(config.data)
   variables = jax.jit(model.init).lower(*args).compile(
       compiler_options={"xla_backend_optimization_level": 0})(*args)
   rng = np.random.default_rng(1)
@@ -121,8 +120,7 @@ def test_artifact_runs_without_model_code_and_matches_python(workdir, artifact, 
 
   config = _config()
   model = models.build_model(config.model)
-  from rvs_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
-  variables = checkpoint_config.load(workdir).variables
+  variables = checkpointing.load(workdir).variables
   python = jax.jit(lambda v, x, w, m: model.apply(v, x, w, m, train=False,
                                                   all_maps=False)["logits"][-1])
   want = np.asarray(python(variables, video, words, mask))

@@ -5,8 +5,11 @@ functions alike) is parsed with `ast`, and each rule names the offending file an
 
 * models import nothing of rvs_jax above them;
 * data never imports models;
-* convert never imports the trainer;
-* nothing outside tests imports rvs_jax.testing.
+* convert, checkpointing, evaluation, inference, pictures and eval.py never import the
+  trainer (reading a checkpoint or scoring a model needs no training code);
+* nothing outside tests imports rvs_jax.testing;
+* no module of the library nor an entry script edits `sys.path`: everything they
+  import is installed.
 """
 
 import ast
@@ -74,8 +77,21 @@ def test_data_never_imports_models():
   assert _violations(_files("rvs_jax/data"), ["rvs_jax.models"]) == []
 
 
-def test_conversion_never_imports_the_trainer():
-  assert _violations(_files("rvs_jax/convert"), TRAIN) == []
+def test_readers_and_scorers_never_import_the_trainer():
+  files = _files("rvs_jax/convert", "rvs_jax/checkpointing.py", "rvs_jax/evaluation",
+                 "eval.py", *(p for p in ("rvs_jax/inference", "rvs_jax/pictures")
+                              if (ROOT / p).exists()))
+  assert _violations(files, TRAIN) == []
+
+
+def test_no_sys_path_edits():
+  bad = []
+  for path in _files("rvs_jax", "train.py", "eval.py"):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+      if (isinstance(node, ast.Attribute) and node.attr == "path"
+          and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+        bad.append(f"{path.relative_to(ROOT)}:{node.lineno} uses sys.path")
+  assert bad == []
 
 
 def test_only_tests_import_the_fixture_writers():

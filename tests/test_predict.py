@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from configs import synthetic
-from rvs_jax import checkpoint_config, checkpointing, models, predict, text
+from rvs_jax import checkpointing, models, predict, text
 from rvs_jax.train import trainer
 from rvs_jax.data import synthetic as synthetic_data
 from rvs_jax.data import video_io
@@ -98,7 +98,7 @@ def train_fixture(workdir, steps=60, batch_size=4):
   """Trains the tiny model briefly and writes it as a training workdir."""
   config = _config()
   model = models.build_model(config.model)
-  args = (jax.random.key(0),) + trainer.dummy_inputs(config, 1)
+  args = (jax.random.key(0),) + models.dummy_inputs(config.data)
   # O0: compiling dominates a 60-step run on 2 cores (the step: ~70 s at O2, ~35 s at O0;
   # its 60 runs take ~23 s instead of ~9 s).
   o0 = {"xla_backend_optimization_level": 0}
@@ -237,10 +237,10 @@ def test_frame_folder_input_and_overwrite(prediction, workdir, video, tmp_path):
 def test_converted_checkpoint_gives_the_same_probabilities(prediction, workdir, video,
                                                            tmp_path):
   from rvs_jax import convert  # pylint: disable=g-import-not-at-top
-  loaded = checkpoint_config.load(workdir)
+  loaded = checkpointing.load(workdir)
   # As `python -m rvs_jax.convert` writes it: the model section and the input constants
   # as data (synthetic.py:tiny -> 64); the config file's name is provenance only.
-  convert.save_converted(tmp_path / "converted", loaded.variables, {
+  checkpointing.save_converted(tmp_path / "converted", loaded.variables, {
       "kind": "cstm", "model_config": loaded.config.model.to_dict(),
       "input": dataclasses.asdict(loaded.constants),
       "config": os.path.join(ROOT, "configs", "synthetic.py:tiny")})
@@ -302,41 +302,6 @@ def test_command_line_entry_point(video, tmp_path):
       f"error: output folder {tmp_path / 'out'} exists; pass --overwrite to replace it"]
 
 
-def test_read_config_best_then_latest_and_converted(tmp_path):
-  def save(which, step, image_size):
-    ckpts = checkpointing.Checkpoints(str(tmp_path / "w"), async_save=False)
-    config = _config()
-    config.data.image_size = image_size
-    ckpts.save(step, {"x": np.zeros(2, np.float32)},
-               {"config": json.loads(config.to_json_best_effort())},
-               metrics={"mIoU": 0.5} if which == "best" else None, best=which == "best")
-    ckpts.close()
-
-  save("latest", 4, 96)
-  config = checkpoint_config.read_config(str(tmp_path / "w"))
-  assert config.data.image_size == 96 and tuple(config.model.cmam_stages) == (1, 5)
-  save("best", 2, 128)
-  assert checkpoint_config.read_config(str(tmp_path / "w")).data.image_size == 128
-  converted = tmp_path / "c"
-  converted.mkdir()
-  (converted / "conversion.json").write_text(json.dumps(
-      {"kind": "cstm", "model_config": _config().model.to_dict(), "config": ""}))
-  config = checkpoint_config.read_config(str(converted))
-  assert config.model.decoder_dim == 16
-  assert checkpoint_config.InputConstants.from_config(config).image_size == 320
-  stored = dict(image_size=96, num_frames=4, clip_stride=1, max_words=12)
-  (converted / "conversion.json").write_text(json.dumps(
-      {"kind": "cstm", "model_config": _config().model.to_dict(), "input": stored}))
-  config = checkpoint_config.read_config(str(converted))
-  assert dataclasses.asdict(checkpoint_config.InputConstants.from_config(config)) == stored
-  (converted / "conversion.json").write_text(json.dumps(
-      {"kind": "cstm", "model_config": {}, "input": dict(stored, image_size="96")}))
-  with pytest.raises(checkpoint_config.CheckpointError, match="positive integers"):
-    checkpoint_config.read_config(str(converted))
-  with pytest.raises(checkpoint_config.CheckpointError, match="neither a training"):
-    checkpoint_config.read_config(str(tmp_path))
-
-
 @pytest.mark.parametrize("name,codec", [("clip.avi", "mpeg4"), ("clip.webm", "libvpx-vp9")])
 def test_read_video_containers(tmp_path, name, codec):
   import av  # pylint: disable=g-import-not-at-top
@@ -360,7 +325,7 @@ def test_converted_checkpoint_never_runs_the_config_it_names(tmp_path, capsys):
   (converted / "conversion.json").write_text(json.dumps(
       {"kind": "cstm", "model_config": _config().model.to_dict(),
        "config": f"{payload}:x"}))
-  config = checkpoint_config.read_config(str(converted))
+  config = checkpointing.describe(str(converted)).config
   assert config.data.image_size == 320 and config.source == f"{payload}:x"
   # Through the command too: it fails (no vocabulary) without importing the file.
   status = predict.main(["--video", str(tmp_path / "none.mp4"), "--checkpoint",

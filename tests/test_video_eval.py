@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rvs_jax import convert, sharding, text, video_evaluator
+from rvs_jax import checkpointing, sharding, text, video_evaluator
 from rvs_jax.data import synthetic
 from rvs_jax.testing import fixtures
 from rvs_jax.data import pipeline as pipeline_lib
@@ -293,7 +293,7 @@ def test_eval_cli_on_ytvos_with_a_random_tiny_model(trees, tmp_path):
   model = models.build_model(config.model)
   variables = trainer.init_variables(config, model, sharding.make_mesh())
   ckpt, workdir = str(tmp_path / "ckpt"), str(tmp_path / "work")
-  convert.save_converted(ckpt, jax.device_get(variables), {"kind": "random init (test)"})
+  checkpointing.save_converted(ckpt, jax.device_get(variables), {"kind": "random init (test)"})
   samples = _ytvos(trees)
   words = text.vocabulary(s.sentence for s in samples)
   text.WordVectors(words, np.stack([synthetic.word_vector(w) for w in words])).save(

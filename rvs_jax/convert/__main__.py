@@ -12,7 +12,7 @@ e.g. 'params/temporal_encoder/Mixed_5.*'), `--allow-unexpected REGEX ...` (sourc
 that may be dropped), `--overwrite`. For glove: `--vocab FILE` (one word a line) or
 `--sentences FILE` (one sentence a line, tokenised like CSTM), `--dim`.
 
-Output: DIR/variables (Orbax) + DIR/conversion.json (`rvs_jax.convert.io`); for glove
+Output: DIR/variables (Orbax) + DIR/conversion.json (the layout of `rvs_jax.checkpointing`); for glove
 DIR/word_vectors.npz (`rvs_jax.text.WordVectors.load`) + DIR/conversion.json.
 Errors are printed as one message (every problem listed) with exit status 2.
 """
@@ -20,7 +20,6 @@ Errors are printed as one message (every problem listed) with exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -51,8 +50,10 @@ def _parser() -> app.ArgumentParser:
 
 def _glove(args) -> str:
   """The `glove` kind: `rvs_jax.text.WordVectors` restricted to a vocabulary."""
-  from rvs_jax import text  # pylint: disable=g-import-not-at-top
-  from rvs_jax.convert import io  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from rvs_jax import checkpointing, text
+  from rvs_jax.convert import io
+  # pylint: enable=g-import-not-at-top
 
   if bool(args.vocab) == bool(args.sentences):
     raise io.ConversionError("glove needs exactly one of --vocab FILE or --sentences FILE")
@@ -66,27 +67,23 @@ def _glove(args) -> str:
   if os.path.exists(out) and os.listdir(out) and not args.overwrite:
     raise io.ConversionError(f"{out} exists and is not empty (pass --overwrite)")
   table = text.WordVectors.from_glove(args.src, vocab, dim=args.dim)
-  os.makedirs(out, exist_ok=True)
-  table.save(os.path.join(out, "word_vectors.npz"))
   missing = sorted(set(vocab) - set(table.words) - {text.PAD_TOKEN})
   meta = dict(kind="glove", source=os.path.abspath(args.src),
               sha256=io.sha256_file(args.src), size_bytes=os.path.getsize(args.src),
               vocab_source=os.path.abspath(args.vocab or args.sentences),
               vocab_size=len(set(vocab)), found=len(table), dim=table.dim,
-              missing_words=missing, format=io.FORMAT)
-  with open(os.path.join(out, io.META_FILE), "w", encoding="utf-8") as f:
-    json.dump(meta, f, indent=1, sort_keys=True)
-    f.write("\n")
-  return (f"wrote {out}/word_vectors.npz: {len(table)} of {meta['vocab_size']} words "
-          f"found ({len(missing)} without a vector)")
+              missing_words=missing)
+  checkpointing.save_converted(out, None, meta, args.overwrite, vectors=table)
+  return (f"wrote {out}/{checkpointing.WORD_VECTORS_FILE}: {len(table)} of "
+          f"{meta['vocab_size']} words found ({len(missing)} without a vector)")
 
 
 def _weights(args) -> str:
-  from rvs_jax import convert  # pylint: disable=g-import-not-at-top
+  from rvs_jax import checkpointing, convert  # pylint: disable=g-import-not-at-top
 
   result = convert.convert_file(args.kind, args.src, args.config, args.allow_missing,
                                 args.allow_unexpected)
-  convert.save_converted(args.out, result.variables, result.meta, args.overwrite)
+  checkpointing.save_converted(args.out, result.variables, result.meta, args.overwrite)
   meta = result.meta
   msg = (f"wrote {os.path.abspath(args.out)}: {len(meta['mapping'])} source tensors -> "
          f"{meta['prefix'] or 'the whole model'} of {meta['config'] or 'the given config'}"
@@ -102,14 +99,9 @@ def _weights(args) -> str:
 def main(argv: list[str] | None = None) -> int:
   """Runs the CLI; returns the exit status (0 ok, 2 conversion error)."""
   args = _parser().parse_args(argv)
-  # Imported after parsing so that --help and usage errors are instant.
-  # pylint: disable=g-import-not-at-top
-  from rvs_jax.convert.torch_layout import ConversionError
-  from rvs_jax.data.types import DataError
-  # pylint: enable=g-import-not-at-top
   try:
     print(_glove(args) if args.kind == "glove" else _weights(args))
-  except (ConversionError, DataError, OSError) as e:
+  except app.USER_ERRORS as e:  # Conversion, checkpoint, data and config errors.
     print(f"error: {e}", file=sys.stderr)
     return 2
   return 0

@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.util
 import logging
 import os
-import sys
 from typing import Any, Callable, Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rvs_jax import checkpoint_config
+from rvs_jax import app, checkpointing, models
 from rvs_jax.convert import i3d_jax, io, torch_layout
 from rvs_jax.convert.torch_layout import ConversionError
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORD_DIM = 300  # GloVe vectors; the GRU input width (`weight_ih`) depends on it.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,39 +63,20 @@ class Converted:
 
 
 def load_config(spec: str):
-  """`path/to/config.py[:arg]` -> `(get_config(arg), spec)` (absl config-file style).
-
-  The file's grandparent directory is put on `sys.path` so that configs can import
-  `configs.common`, as they do when run from the repository root.
-  """
-  path, _, arg = spec.partition(":")
-  path = os.path.abspath(path if os.path.exists(path) else os.path.join(_REPO_ROOT, path))
-  if not os.path.isfile(path):
-    raise ConversionError(f"config file not found: {spec.partition(':')[0]}")
-  root = os.path.dirname(os.path.dirname(path))
-  if root not in sys.path:
-    sys.path.insert(0, root)
-  name = f"_rvs_jax_config_{abs(hash(path))}"
-  module_spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  try:
-    return module.get_config(arg or None)
-  except ValueError as e:
-    raise ConversionError(f"config {spec}: {e}") from None
+  """`configs/x.py[:args]`, also relative to the repository root (the kinds' defaults)."""
+  path, sep, arg = spec.partition(":")
+  if not os.path.exists(path) and os.path.exists(os.path.join(_REPO_ROOT, path)):
+    spec = os.path.join(_REPO_ROOT, path) + sep + arg
+  return app.load_config_file(spec)
 
 
 def model_target(config) -> dict:
   """Shapes of the config's model variables (`jax.eval_shape` of `init`; no compile)."""
-  from rvs_jax import models  # pylint: disable=g-import-not-at-top
-
   model = models.build_model(config.model)
-  frames = int(config.get("num_frames", 8)) if hasattr(config, "get") else 8
   # Parameter shapes do not depend on the clip size; 64x64 keeps tracing cheap.
-  video = jax.ShapeDtypeStruct((1, frames, 64, 64, 3), jnp.float32)
-  words = jax.ShapeDtypeStruct((1, 20, WORD_DIM), jnp.float32)
-  mask = jax.ShapeDtypeStruct((1, 20), jnp.bool_)
-  return jax.eval_shape(model.init, jax.random.key(0), video, words, mask)
+  sizes = dataclasses.replace(checkpointing.InputConstants.from_config(config),
+                              image_size=64)
+  return jax.eval_shape(model.init, jax.random.key(0), *models.input_spec(sizes))
 
 
 def _nest(tree: Mapping, prefix: tuple[str, ...]) -> dict:
@@ -202,13 +180,14 @@ def convert_file(kind: str, src: str | os.PathLike | None = None, config=None,
   if not os.path.isfile(src):
     raise ConversionError(f"{src}: no such file")
   source = spec.read(src)
+  checkpointing.check_finite(source, src)
   variables, meta = convert_tree(kind, source, model_target(config), allow_missing,
                                  allow_unexpected, os.path.basename(src))
   meta = dict(
       meta, source=src, sha256=io.sha256_file(src), size_bytes=os.path.getsize(src),
       config=config_spec, model_config=_jsonable(config.model.to_dict()),
       # As data: readers never import the config file named above (it could run code).
-      input=dataclasses.asdict(checkpoint_config.InputConstants.from_config(config)),
+      input=dataclasses.asdict(checkpointing.InputConstants.from_config(config)),
       created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   return Converted(variables, meta)
 
@@ -248,7 +227,7 @@ def _i3d_jax_variables() -> dict | None:
 
 
 def pretrained_variables(name: str | None) -> dict | None:
-  """A pretrained (partial) tree to overlay on a fresh model with `io.merge_into`.
+  """A pretrained (partial) tree to overlay on a fresh model with `checkpointing.merge_into`.
 
   Args:
     name: "" / None / "none": nothing; "i3d-jax": the Kinetics-400 I3D of the i3d-jax
@@ -263,6 +242,6 @@ def pretrained_variables(name: str | None) -> dict | None:
   if name == "i3d-jax":
     return _i3d_jax_variables()
   if os.path.isdir(name):
-    return io.load_converted(name)
+    return checkpointing.load_converted(name)
   raise ConversionError(f"unknown pretrained weights {name!r}: use 'i3d-jax' or a "
                         "directory written by python -m rvs_jax.convert")

@@ -1,22 +1,4 @@
-"""Reading PyTorch files and writing / reading converted checkpoints.
-
-A converted checkpoint is a directory:
-
-    DIR/
-      variables/        Orbax `StandardCheckpointer` checkpoint of the tree
-                        {"params": {...}, "batch_stats": {...}} (NumPy float32 leaves)
-      conversion.json   what was converted: kind, source path, sha256 and size, config,
-                        the key mapping source key -> "collection/flax/path", dropped
-                        source keys, allow-missing / allow-unexpected patterns
-
-Paths in the tree always start at the model root (`params/temporal_encoder/...`), also
-for partial trees (only one encoder), so they can be overlaid on a freshly initialised
-model with `merge_into`. A plain `StandardCheckpointer` (not a `CheckpointManager`) is
-used because a conversion has no steps; restoring needs no target:
-
-    partial = load_converted(DIR)                  # the stored tree, NumPy arrays
-    variables = model.init(rng, video, words, mask)
-    variables = load_converted(DIR, variables)     # = merge_into(variables, partial)
+"""Reading PyTorch files (the converted layout is `rvs_jax.checkpointing`'s).
 
 `read_torch_state_dict` is the only place PyTorch is imported, lazily, and always with
 `weights_only=True`, which refuses any pickled object other than tensors and containers.
@@ -25,19 +7,12 @@ used because a conversion has no steps; restoring needs no target:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
-import shutil
-from typing import Any, Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
-from rvs_jax.convert.torch_layout import ConversionError, flatten_tree, unflatten_tree
-
-VARIABLES_DIR = "variables"
-META_FILE = "conversion.json"
-FORMAT = "rvs_jax.convert/1"
+from rvs_jax.convert.torch_layout import ConversionError
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -95,125 +70,3 @@ def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
       value = value.float()  # NumPy has no bfloat16; the model computes in float32.
     out[key] = value.detach().cpu().numpy()
   return out
-
-
-def save_converted(directory: str | os.PathLike, variables: Mapping,
-                   meta: Mapping[str, Any], overwrite: bool = False) -> None:
-  """Writes `variables` (NumPy/JAX leaves) and `meta` as a converted checkpoint.
-
-  Args:
-    directory: created; must not exist (or be empty) unless `overwrite`.
-    variables: `{"params": ..., "batch_stats": ...}`, possibly partial, paths from the
-      model root.
-    meta: JSON-serialisable description (see module docstring); `format` is added.
-    overwrite: replace an existing converted checkpoint in `directory`.
-  """
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-
-  directory = os.path.abspath(os.fspath(directory))
-  if os.path.exists(directory) and os.listdir(directory):
-    if not overwrite:
-      raise ConversionError(f"{directory} exists and is not empty (pass overwrite / "
-                            "--overwrite to replace it)")
-    if not os.path.isfile(os.path.join(directory, META_FILE)):
-      raise ConversionError(f"{directory} is not a converted checkpoint; refusing to "
-                            "overwrite it")
-    shutil.rmtree(directory)
-  os.makedirs(directory, exist_ok=True)
-  tree = {c: t for c, t in variables.items() if t}
-  tree = unflatten_tree({p: np.asarray(v) for p, v in flatten_tree(tree).items()})
-  with ocp.StandardCheckpointer() as ckptr:
-    ckptr.save(os.path.join(directory, VARIABLES_DIR), tree)
-  meta = dict(meta, format=FORMAT, leaves=len(flatten_tree(tree)))
-  with open(os.path.join(directory, META_FILE), "w", encoding="utf-8") as f:
-    json.dump(meta, f, indent=1, sort_keys=True)
-    f.write("\n")
-
-
-def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
-  """The `conversion.json` of a converted checkpoint."""
-  path = os.path.join(directory, META_FILE)
-  if not os.path.isfile(path):
-    raise ConversionError(f"{directory} is not a converted checkpoint (no {META_FILE})")
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
-
-
-def load_converted(directory: str | os.PathLike, target: Mapping | None = None,
-                   allow_missing: Iterable[str] = ()) -> dict:
-  """Reads a converted checkpoint; with `target`, overlays it on `target`.
-
-  Args:
-    directory: written by `save_converted` (or `python -m rvs_jax.convert`).
-    target: optional full variables (e.g. `model.init(...)`); the stored leaves replace
-      the corresponding ones (`merge_into`), the others are kept.
-    allow_missing: see `merge_into`.
-
-  Returns:
-    Without `target`, the stored tree (NumPy arrays); with it, the merged tree.
-  """
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-
-  read_meta(directory)
-  with ocp.StandardCheckpointer() as ckptr:
-    tree = ckptr.restore(os.path.join(os.path.abspath(directory), VARIABLES_DIR))
-  tree = unflatten_tree({p: np.asarray(v) for p, v in flatten_tree(tree).items()})
-  return tree if target is None else merge_into(target, tree, allow_missing)
-
-
-def merge_into(variables: Mapping, partial: Mapping, allow_missing: Iterable[str] = (),
-               source: str = "pretrained variables") -> dict:
-  """Overlays the leaves of `partial` on `variables`, strictly.
-
-  Every leaf of `partial` must exist in `variables` with the same shape; all problems are
-  reported in one `ConversionError`. Values are cast to the dtype of the leaf they
-  replace and placed like it (a `jax.Array` target keeps its sharding).
-
-  Args:
-    variables: the full tree (arrays or `jax.ShapeDtypeStruct`s), e.g. `model.init(...)`.
-    partial: e.g. `{"params": {"temporal_encoder": ...}, "batch_stats": {...}}`.
-    allow_missing: regexes of `partial` paths ("params/temporal_encoder/Logits_.*") that
-      may have no counterpart in `variables`; they are dropped.
-    source: name used in messages.
-
-  Returns:
-    A new tree with the structure of `variables` (`variables` is not modified).
-  """
-  flat = flatten_tree(variables)
-  problems_missing, problems_shape = [], []
-  updates = {}
-  for path, value in flatten_tree(partial).items():
-    name = "/".join(path)
-    if path not in flat:
-      if not any(re.fullmatch(p, name) for p in allow_missing):
-        problems_missing.append(name)
-      continue
-    want = flat[path]
-    if tuple(np.shape(value)) != tuple(want.shape):
-      problems_shape.append(f"{name}: {tuple(np.shape(value))} vs model "
-                            f"{tuple(want.shape)}")
-      continue
-    updates[path] = _like(value, want)
-  if problems_missing or problems_shape:
-    lines = [f"{source} do not fit the model:"]
-    if problems_missing:
-      lines.append(f"  not in the model ({len(problems_missing)}): " +
-                   ", ".join(problems_missing))
-    if problems_shape:
-      lines.append(f"  shape mismatches ({len(problems_shape)}): " +
-                   "; ".join(problems_shape))
-    raise ConversionError("\n".join(lines))
-  flat.update(updates)
-  return unflatten_tree(flat)
-
-
-def _like(value, want):
-  """`value` with the dtype (and, for a jax.Array, the sharding) of `want`."""
-  value = np.asarray(value).astype(want.dtype)
-  try:
-    import jax  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return value
-  if isinstance(want, jax.Array):
-    return jax.device_put(value, want.sharding)
-  return value

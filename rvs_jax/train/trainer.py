@@ -30,9 +30,7 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-import orbax.checkpoint as ocp
 
 from rvs_jax import checkpointing, datasets, evaluator, files, models, sharding
 from rvs_jax import convert
@@ -73,15 +71,9 @@ def make_train_step(model, tx, train_cfg):
   return step
 
 
-def dummy_inputs(config, batch_size: int):
-  d = config.data
-  return (jnp.zeros((batch_size, d.num_frames, d.image_size, d.image_size, 3)),
-          jnp.zeros((batch_size, d.max_words, 300)), jnp.ones((batch_size, d.max_words), bool))
-
-
 def init_variables(config, model, mesh) -> dict:
   """Fresh variables, replicated, with pretrained encoders / `init_from` overlaid."""
-  args = (jax.random.key(config.seed),) + dummy_inputs(config, 1)
+  args = (jax.random.key(config.seed),) + models.dummy_inputs(config.data)
   # Init runs once: XLA's optimisation passes cost more than they save here (O0 cut the
   # init compile of the tiny model from ~65 s to a fraction on 2 CPU cores).
   init = jax.jit(model.init, out_shardings=sharding.replicated(mesh)).lower(*args).compile(
@@ -92,67 +84,12 @@ def init_variables(config, model, mesh) -> dict:
     name = config.pretrained.get(part, "") if "pretrained" in config else ""
     partial = convert.pretrained_variables(name) if name else None
     if partial is not None:
-      variables = convert.merge_into(variables, partial, source=f"pretrained {name}")
+      variables = checkpointing.merge_into(variables, partial,
+                                           source=f"pretrained {name}")
       logging.info("initialised the %s encoder from %s", part, name)
   if config.init_from:
-    variables = load_variables(config.init_from, variables)
+    variables = checkpointing.restore_variables(config.init_from, variables)
     logging.info("initialised from %s", config.init_from)
-  return variables
-
-
-def load_variables(path: str, target: dict) -> dict:
-  """Variables from a converted checkpoint dir or a training workdir (best, else latest).
-
-  `target` (full variables) supplies everything the source does not hold.
-  """
-  if os.path.isfile(os.path.join(path, convert.io.META_FILE)):
-    return convert.load_converted(path, target)
-  ckpts = checkpointing.Checkpoints(path, async_save=False)
-  try:
-    for manager in (ckpts.best, ckpts.latest):
-      step = manager.latest_step()
-      if step is not None:
-        # The target comes from the file's own metadata (the optimizer state of another
-        # run may have another structure), placed on this process's first device: the
-        # checkpoint may have been written by another device topology.
-        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        saved_meta = manager.item_metadata(step)["state"]
-        abstract = jax.tree.map(
-            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), saved_meta)
-        saved = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract)))["state"]
-        partial = {c: jax.device_get(saved[c]) for c in ("params", "batch_stats")
-                   if c in saved}
-        return convert.merge_into(target, partial, source=path)
-  finally:
-    ckpts.close()
-  raise FileNotFoundError(f"{path} holds neither a converted checkpoint nor a training "
-                          "checkpoint")
-
-
-class IncompleteCheckpoint(ValueError):
-  """A checkpoint lacks variables the model needs (another config, or a partial file)."""
-
-
-def load_all_variables(path: str, shapes) -> dict:
-  """`load_variables` for a model that must be filled completely (eval, predict).
-
-  Leaves start as NaN placeholders, so a variable the checkpoint does not hold cannot
-  pass silently as a zero or a fresh init (`merge_into` only checks the leaves the
-  checkpoint has).
-
-  Raises:
-    IncompleteCheckpoint naming the count and one missing variable.
-  """
-  target = jax.tree.map(lambda s: np.full(s.shape, np.nan, s.dtype), shapes)
-  variables = load_variables(path, target)
-  flat = convert.torch_layout.flatten_tree(variables)
-  unfilled = ["/".join(p) for p, v in flat.items() if np.isnan(np.asarray(v)).any()]
-  if unfilled:
-    raise IncompleteCheckpoint(
-        f"checkpoint {path} was written for another model config (or is partial): "
-        f"{len(unfilled)} of the model's {len(flat)} variables are not in it (e.g. "
-        f"{unfilled[0]})")
   return variables
 
 
@@ -240,7 +177,8 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   repl = sharding.replicated(mesh)
 
   ckpts = checkpointing.Checkpoints(workdir, keep=tc.keep_checkpoints)
-  abstract_vars = jax.eval_shape(model.init, jax.random.key(0), *dummy_inputs(config, 1))
+  abstract_vars = jax.eval_shape(model.init, jax.random.key(0),
+                                 *models.input_spec(config.data))
 
   def make_state(variables):
     params = variables["params"]

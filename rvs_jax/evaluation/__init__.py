@@ -1,0 +1,1 @@
+"""Scoring: the metrics of the field, frame- and video-level evaluation, `rvs-eval`."""

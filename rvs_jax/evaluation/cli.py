@@ -1,0 +1,115 @@
+"""Evaluates a trained model and draws its results.
+
+  rvs-eval --workdir W [--checkpoint DIR] [--config configs/x.py[:args]] \
+      [--config.eval.protocol=cstm|clean] [--config.data.eval_split=test]
+
+(`python eval.py ...` is the same command.) The config is the one stored with the
+checkpoint (`--checkpoint`, default `--workdir`: its best step, else its latest);
+`--config.a.b=v` overrides its fields, and `--config FILE` replaces it (needed for a
+converted checkpoint, which stores only the model).
+
+Scores the evaluation split with every metric of the field, prints the table, writes
+`W/eval/<dataset>_<split>_<protocol>.json`, and renders the first `config.eval.draw`
+samples to `W/eval/pictures/` (prediction filled, ground truth outlined) plus a grid
+`W/eval/<dataset>_<split>_<protocol>.png`. Refer-YouTube-VOS / Refer-DAVIS go to
+`rvs_jax.video_evaluator` instead (every frame, J / F / J&F, submission zip).
+"""
+
+import os
+from typing import Optional, Sequence
+
+from absl import flags
+from ml_collections import config_flags
+
+from rvs_jax import app, checkpointing, platform, sharding
+
+
+def _define_flags(flag_values: flags.FlagValues, argv: Sequence[str]) -> None:
+  flags.DEFINE_string("workdir", None, "Where results are written.",
+                      flag_values=flag_values)
+  flags.DEFINE_string("checkpoint", None, "Workdir or converted checkpoint (default: "
+                      "--workdir).", flag_values=flag_values)
+  path = app.argv_value(argv, "checkpoint") or app.argv_value(argv, "workdir")
+  if app.argv_value(argv, "config") is not None or path is None:
+    app.define_config(flag_values, argv, help_text="Config file (path[:args]) replacing "
+                      "the checkpoint's.")
+    return
+  try:
+    description = checkpointing.describe(path)
+  except checkpointing.CheckpointError as e:
+    raise app.UsageError(str(e)) from None
+  if description.kind != "workdir":
+    raise app.UsageError(f"{path} is a converted checkpoint: it stores the model but no "
+                         "dataset; pass --config configs/<dataset>.py[:args]")
+  app.check_overrides(description.config, argv)
+  config_flags.DEFINE_config_dict("config", description.config, "The checkpoint's "
+                                  "config (override fields with --config.a.b=v).",
+                                  flag_values=flag_values, lock_config=True,
+                                  sys_argv=list(argv))
+
+
+def _main(flag_values: flags.FlagValues) -> int:
+  platform.configure()
+  sharding.maybe_initialize_distributed()
+  # pylint: disable=g-import-not-at-top
+  import jax
+  from rvs_jax import datasets, evaluator, models, video_evaluator, visualize
+  from rvs_jax.data import registry
+  # pylint: enable=g-import-not-at-top
+  config, workdir = app.flag(flag_values, "config"), app.flag(flag_values, "workdir")
+  checkpoint = app.flag(flag_values, "checkpoint") or workdir
+  sharding.check_batch_size("eval.batch_size", config.eval.batch_size)
+  mesh = sharding.make_mesh()
+  model = models.build_model(config.model)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), *models.input_spec(config.data))
+  try:
+    variables = checkpointing.load_variables(checkpoint, shapes)
+  except checkpointing.CheckpointMismatch as e:
+    if not getattr(flag_values["config"], "config_filename", None):
+      raise  # The checkpoint's own config: nothing better to suggest.
+    raise e.with_hint("; leave out --config to use the checkpoint's own") from None
+  variables = jax.device_put(variables, sharding.replicated(mesh))
+
+  if registry.get(config.data.name).scoring == "video":
+    # Video benchmarks: every frame of every expression, J / F / J&F, submission zip.
+    video_evaluator.run(config, workdir, model, variables, mesh, vectors_dir=checkpoint)
+    return 0
+
+  split, protocol = config.data.eval_split, config.eval.protocol
+  samples = datasets.load_samples(config.data, split)
+  vectors = datasets.word_vectors(config.data, checkpoint, samples)
+  pipe = datasets.make_pipeline(config, samples, vectors, train=False,
+                                batch_size=config.eval.batch_size)
+  pictures = []
+  pic_dir = os.path.join(workdir, "eval", "pictures")
+
+  def draw(sample, prob, scored):
+    del prob
+    if len(pictures) >= config.eval.draw:
+      return
+    frame = sample.video.load([sample.target])[0]
+    scale = max(1, 256 // frame.shape[0])
+    image = visualize.overlay(frame, scored.pred, scored.gt, scale=scale,
+                              caption=f'"{sample.sentence}"  IoU {scored.iou:.2f}')
+    os.makedirs(pic_dir, exist_ok=True)
+    image.save(os.path.join(pic_dir, f"{len(pictures):03d}.png"))
+    pictures.append(image)
+
+  result = evaluator.evaluate(evaluator.make_predict_fn(model), variables, pipe, samples,
+                              mesh, protocol, on_sample=draw)
+  if jax.process_index() == 0:
+    path = evaluator.write_result(workdir, config.data.name, split, protocol, result)
+    if pictures:
+      visualize.grid(pictures).save(path[:-len(".json")] + ".png")
+    print(evaluator.table(result, f"{config.data.name} {split} ({protocol} protocol)"))
+    print(f"\nwrote {path}" + (f" and {len(pictures)} pictures in {pic_dir}"
+                             if pictures else ""))
+  return 0
+
+
+COMMAND = app.Command(prog="rvs-eval", doc=__doc__, define_flags=_define_flags,
+                      main=_main, required=("config", "workdir"), workdir_flag="workdir")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  return app.run(COMMAND, argv)
