@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
   # `rvs_jax.models` on first use, so light modules (e.g. the standalone loader in
-  # `rvs_jax.export`) can be imported without the model code.
+  # `rvs_jax.inference.export`) can be imported without the model code.
   if name == "models":
     import importlib  # pylint: disable=g-import-not-at-top
     return importlib.import_module("rvs_jax.models")

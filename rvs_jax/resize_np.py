@@ -9,7 +9,7 @@ align_corners, `guard_index_and_lambda`, and the "same size means copy" shortcut
 binarised masks then agree with PyTorch bit for bit; the float values agree to float32
 rounding (tests/test_metrics.py checks both against torch when it is installed).
 
-Both the data pipeline (training targets) and the evaluation (`rvs_jax.metrics`, CSTM
+Both the data pipeline (training targets) and the evaluation (`rvs_jax.evaluation`, CSTM
 protocol) use these functions, which is why they live in this small dependency-free module.
 """
 

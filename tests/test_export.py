@@ -1,4 +1,4 @@
-"""`python -m rvs_jax.export`: the StableHLO artifact reloads without the model code and
+"""`python -m rvs_jax.inference.export`: the StableHLO artifact reloads without the model code and
 matches the Python model's logits, for any batch size.
 
 The checkpoint is the tiny test model (CMAM+ in stages 1 and 5, LASP 5->4) at its random
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from rvs_jax import checkpointing, export, models, text
+from rvs_jax import checkpointing, models, text
+from rvs_jax.inference import export
 from rvs_jax.data import pipeline
 from rvs_jax.data import synthetic as synthetic_data
 
@@ -76,10 +77,13 @@ def _inputs(vocab_model, batch):
   return (video, np.stack([e[0] for e in encoded]), np.stack([e[1] for e in encoded]))
 
 
-def test_files_and_constants(artifact):
+def test_files_and_constants(workdir, artifact):
   paths = export.artifact_paths(artifact)
   assert all(os.path.isfile(p) for p in paths.values())
   meta = json.load(open(paths["json"]))
+  # No path of this machine travels with the artifact.
+  assert meta["checkpoint"] == os.path.basename(workdir)
+  assert os.path.dirname(workdir) not in open(paths["json"]).read()
   assert meta["constants"] == dict(image_size=64, num_frames=8, clip_stride=2,
                                    max_words=20, word_dim=300, threshold=0.5)
   assert meta["inputs"]["video"][0] == ["b", 8, 64, 64, 3]
@@ -96,7 +100,7 @@ def test_artifact_runs_without_model_code_and_matches_python(workdir, artifact, 
       import importlib.util, sys
       import numpy as np
       spec = importlib.util.spec_from_file_location(
-          "standalone_export", {os.path.join(ROOT, "rvs_jax", "export.py")!r})
+          "standalone_export", {os.path.join(ROOT, "rvs_jax", "inference", "export.py")!r})
       module = importlib.util.module_from_spec(spec)
       spec.loader.exec_module(module)
       m = module.load({artifact!r})
@@ -154,3 +158,18 @@ def test_cli_refuses_to_overwrite(workdir, artifact, capsys):
   assert export.main(["--checkpoint", workdir, "--out", artifact]) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "exists; pass --overwrite" in err[0]
+
+
+def test_a_corrupted_artifact_is_refused_by_its_checksum(artifact, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  paths = export.artifact_paths(artifact)
+  copy = {k: str(tmp_path / os.path.basename(p)) for k, p in paths.items()}
+  for key in paths:
+    shutil.copy(paths[key], copy[key])
+  blob = bytearray(open(copy["model"], "rb").read())
+  middle = len(blob) // 2
+  blob[middle:middle + 16] = bytes(b ^ 0xFF for b in blob[middle:middle + 16])
+  open(copy["model"], "wb").write(bytes(blob))
+  with pytest.raises(export.ExportError, match=r"model.stablehlo: sha256 .* is not the "
+                     r".* recorded in .*model.json \(corrupted or replaced"):
+    export.load(copy["model"])

@@ -1,4 +1,4 @@
-"""Tests of rvs_jax.metrics and rvs_jax.resize_np on hand-worked cases.
+"""Tests of rvs_jax.evaluation and rvs_jax.resize_np on hand-worked cases.
 
 Expected values are derived in the comments from the definitions in docs/metrics.md, not
 from running the code.
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from rvs_jax import metrics
+from rvs_jax.evaluation import davis, iou, protocols, report
 from rvs_jax import resize_np
 
 EPS = 1e-6
@@ -29,47 +29,47 @@ def _square(shape, top, left, size):
 def test_sample_iou_hand_cases():
   pred = np.array([[1, 1], [0, 0]], dtype=np.uint8)
   gt = np.array([[1, 0], [0, 0]], dtype=bool)
-  assert metrics.intersection_union(pred, gt) == (1, 2)
-  assert metrics.sample_iou(pred, gt) == pytest.approx((1 + EPS) / (2 + EPS), abs=0)
+  assert iou.intersection_union(pred, gt) == (1, 2)
+  assert iou.sample_iou(pred, gt) == pytest.approx((1 + EPS) / (2 + EPS), abs=0)
   # Empty prediction on empty GT: (0 + eps) / (0 + eps) = 1 exactly.
   empty = np.zeros((4, 4), bool)
-  assert metrics.sample_iou(empty, empty) == 1.0
+  assert iou.sample_iou(empty, empty) == 1.0
   # Empty prediction on a 3-pixel GT: eps / (3 + eps), essentially 0.
   gt3 = np.zeros((4, 4), bool)
   gt3[0, :3] = True
-  assert metrics.sample_iou(empty, gt3) == pytest.approx(EPS / (3 + EPS), rel=1e-12)
-  assert metrics.sample_iou(empty, gt3) < 1e-6
+  assert iou.sample_iou(empty, gt3) == pytest.approx(EPS / (3 + EPS), rel=1e-12)
+  assert iou.sample_iou(empty, gt3) < 1e-6
   with pytest.raises(ValueError):
-    metrics.sample_iou(np.zeros((2, 3)), np.zeros((3, 2)))
+    iou.sample_iou(np.zeros((2, 3)), np.zeros((3, 2)))
 
 
 def test_precision_at_uses_ge_at_exact_boundary():
   ious = [0.5, 0.4999999, 0.9]
   # >= (CSTM): 0.5 and 0.9 reach 0.5; only 0.9 reaches 0.9.
-  np.testing.assert_allclose(metrics.precision_at(ious, (0.5, 0.9)), [2 / 3, 1 / 3])
+  np.testing.assert_allclose(iou.precision_at(ious, (0.5, 0.9)), [2 / 3, 1 / 3])
   # > (MTTR): IoU exactly 0.5 does not count at 0.5, exactly 0.9 not at 0.9.
-  np.testing.assert_allclose(metrics.precision_at(ious, (0.5, 0.9), strict=True),
+  np.testing.assert_allclose(iou.precision_at(ious, (0.5, 0.9), strict=True),
                              [1 / 3, 0])
   # With eps, I/U = 1/2 gives (1 + eps) / (2 + eps) > 0.5: it counts under both conventions.
-  assert metrics.iou_from_counts(1, 2) > 0.5
+  assert iou.iou_from_counts(1, 2) > 0.5
 
 
 def test_mp_map_hand_list():
   ious = [1.0, 0.5, 0.74, 0.96, 0.0]
   # Samples with IoU >= t for t = .50 .55 .60 .65 .70 .75 .80 .85 .90 .95:
   #                             4   3   3   3   3   2   2   2   2   2  -> sum 26.
-  assert metrics.mp_map(ious) == pytest.approx(26 / 50)
+  assert iou.mp_map(ious) == pytest.approx(26 / 50)
   # Strict: 0.5 no longer counts at t = .50 -> sum 25.
-  assert metrics.mp_map(ious, strict=True) == pytest.approx(25 / 50)
+  assert iou.mp_map(ious, strict=True) == pytest.approx(25 / 50)
   # IoU exactly 0.6 counts at 0.50, 0.55 and 0.60 (thresholds are exact decimals, not
   # np.arange's 0.6000000000000001).
-  assert metrics.mp_map([0.6]) == pytest.approx(0.3)
-  assert metrics.MAP_THRESHOLDS == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+  assert iou.mp_map([0.6]) == pytest.approx(0.3)
+  assert iou.MAP_THRESHOLDS == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
 def test_aggregate_oiou_differs_from_miou():
   # Sample A: I = 1, U = 2 (IoU ~0.5); sample B: I = 90, U = 100 (IoU ~0.9).
-  res = metrics.aggregate_iou_metrics([1, 90], [2, 100])
+  res = iou.aggregate_iou_metrics([1, 90], [2, 100])
   iou_a, iou_b = (1 + EPS) / (2 + EPS), (90 + EPS) / (100 + EPS)
   assert res['mIoU'] == pytest.approx((iou_a + iou_b) / 2)  # ~0.70
   assert res['oIoU'] == pytest.approx(91 / 102)  # ~0.892: dominated by the large sample.
@@ -85,7 +85,7 @@ def test_aggregate_oiou_differs_from_miou():
 
 
 def test_accumulator_keeps_pixel_counts_and_aggregates():
-  acc = metrics.IoUAccumulator()
+  acc = protocols.IoUAccumulator()
   shape = (10, 10)
   gt = _square(shape, 2, 2, 4)  # 16 px
   pred = _square(shape, 2, 2, 2)  # 4 px inside the GT: I = 4, U = 16.
@@ -103,7 +103,7 @@ def test_accumulator_keeps_pixel_counts_and_aggregates():
   records = acc.per_sample()
   assert records[0]['sample_id'] == 'a' and records[0]['union'] == 16
   # Aggregates recomputed from the stored counts alone agree.
-  again = metrics.aggregate_iou_metrics(acc.intersections, acc.unions)
+  again = iou.aggregate_iou_metrics(acc.intersections, acc.unions)
   assert again['oIoU'] == res['oIoU'] and again['mIoU'] == res['mIoU']
 
 
@@ -124,9 +124,9 @@ def _coco_cases(ious01, shape=(8, 8)):
 
 def test_coco_ap_perfect_and_zero():
   preds, gts = _coco_cases([True] * 4)
-  assert metrics.coco_segm_ap(preds, gts)['mAP_coco'] == pytest.approx(1.0)
+  assert iou.coco_segm_ap(preds, gts)['mAP_coco'] == pytest.approx(1.0)
   preds, gts = _coco_cases([False] * 4)
-  assert metrics.coco_segm_ap(preds, gts)['mAP_coco'] == pytest.approx(0.0)
+  assert iou.coco_segm_ap(preds, gts)['mAP_coco'] == pytest.approx(0.0)
 
 
 def test_coco_ap_101_point_interpolation():
@@ -134,11 +134,11 @@ def test_coco_ap_101_point_interpolation():
   # Ranked TP, FP, TP: recall (1/3, 1/3, 2/3), precision (1, 1/2, 2/3) -> interpolated
   # (1, 2/3, 2/3). Recall points 0.00..0.33 (34) get 1, 0.34..0.66 (33) get 2/3, 0.67..1.00
   # (34) get 0: AP = (34 + 22) / 101 at every IoU threshold.
-  ap = metrics.coco_segm_ap(preds, gts, scores=[0.9, 0.8, 0.7])
+  ap = iou.coco_segm_ap(preds, gts, scores=[0.9, 0.8, 0.7])
   assert ap['mAP_coco'] == pytest.approx(56 / 101)
   # Same masks, the miss ranked first: FP, TP, TP: recall (0, 1/3, 2/3), precision
   # (0, 1/2, 2/3) -> interpolated 2/3 everywhere up to recall 2/3 (67 points): 44.67 / 101.
-  ap = metrics.coco_segm_ap(preds, gts, scores=[0.9, 0.95, 0.7])
+  ap = iou.coco_segm_ap(preds, gts, scores=[0.9, 0.95, 0.7])
   assert ap['mAP_coco'] == pytest.approx(67 * (2 / 3) / 101)
 
 
@@ -146,17 +146,17 @@ def test_coco_ap_iou_threshold_sweep_and_empty_masks():
   gt = _square((10, 10), 0, 0, 5)  # 25 px
   pred = gt.copy()
   pred.flat[np.flatnonzero(gt)[18:]] = False  # 18 px inside the GT: IoU = 18/25 = 0.72.
-  assert metrics.intersection_union(pred, gt) == (18, 25)
-  ap = metrics.coco_segm_ap([pred], [gt])
+  assert iou.intersection_union(pred, gt) == (18, 25)
+  ap = iou.coco_segm_ap([pred], [gt])
   # Matched at t = .50 ... .70 (5 of 10 thresholds), AP 1 there, 0 elsewhere.
   assert ap['mAP_coco'] == pytest.approx(0.5)
   assert ap['AP50_coco'] == pytest.approx(1.0)
   assert ap['AP75_coco'] == pytest.approx(0.0)
-  assert metrics.mp_map([metrics.sample_iou(pred, gt)]) == pytest.approx(0.5)
+  assert iou.mp_map([iou.sample_iou(pred, gt)]) == pytest.approx(0.5)
   # pycocotools' IoU has no eps: empty on empty is a miss there, although IoU = 1 here.
   empty = np.zeros((6, 6), bool)
-  assert metrics.coco_segm_ap([empty], [empty])['mAP_coco'] == pytest.approx(0.0)
-  assert metrics.sample_iou(empty, empty) == 1.0
+  assert iou.coco_segm_ap([empty], [empty])['mAP_coco'] == pytest.approx(0.0)
+  assert iou.sample_iou(empty, empty) == 1.0
 
 
 # --------------------------------------------------------------------------------------
@@ -214,8 +214,8 @@ def test_relative_threshold_cstm_vs_clean():
   prob[100:140, 100:140] = 0.2  # A low-confidence response: max 0.2 < 0.5.
   gt = np.zeros((320, 426), bool)
   gt[100:140, 133:186] = True
-  cstm = metrics.binarize_and_score(prob, gt, 'cstm')
-  clean = metrics.binarize_and_score(prob, gt, 'clean')
+  cstm = protocols.binarize_and_score(prob, gt, 'cstm')
+  clean = protocols.binarize_and_score(prob, gt, 'clean')
   # CSTM keeps sigmoid*255 > 0.5 * max: the 0.2 block survives (0.05 < 0.1 does not).
   assert cstm.pred.shape == (320, 426) and cstm.pred.any()
   assert cstm.iou > 0.9
@@ -223,10 +223,10 @@ def test_relative_threshold_cstm_vs_clean():
   assert not clean.pred.any()
   assert clean.iou < 1e-6
   # The relative threshold ignores the scale of the map.
-  again = metrics.binarize_and_score(prob * 3, gt, 'cstm')
+  again = protocols.binarize_and_score(prob * 3, gt, 'cstm')
   np.testing.assert_array_equal(again.pred, cstm.pred)
   with pytest.raises(ValueError):
-    metrics.binarize_and_score(prob, gt, 'nope')
+    protocols.binarize_and_score(prob, gt, 'nope')
 
 
 def test_cstm_scores_against_round_tripped_gt():
@@ -243,24 +243,24 @@ def test_cstm_scores_against_round_tripped_gt():
   # A prediction equal to the pipeline's GT is perfect under 'cstm' (it is scored against
   # the same round trip), but not under 'clean' (scored against the raw GT).
   prob = gt_small.astype(np.float32) * 0.9 + 0.05
-  cstm = metrics.binarize_and_score(prob, gt, 'cstm')
+  cstm = protocols.binarize_and_score(prob, gt, 'cstm')
   assert cstm.intersection == cstm.union and cstm.iou == 1.0
-  np.testing.assert_array_equal(cstm.gt, metrics.cstm_gt(gt))
+  np.testing.assert_array_equal(cstm.gt, protocols.cstm_gt(gt))
   assert cstm.gt.sum() > gt.sum()  # The resampled GT is larger than the raw one.
-  clean = metrics.binarize_and_score(prob, gt, 'clean')
+  clean = protocols.binarize_and_score(prob, gt, 'clean')
   assert 0.95 < clean.iou < 1.0
   # Score used for COCO ranking: mean probability inside the 320x320 mask.
   assert cstm.score == pytest.approx(0.95)
   # Precomputed pipeline GT gives the same result.
-  assert metrics.binarize_and_score(prob, gt, 'cstm', gt_small=gt_small).iou == 1.0
+  assert protocols.binarize_and_score(prob, gt, 'cstm', gt_small=gt_small).iou == 1.0
 
 
 def test_accumulator_add_prob():
-  acc = metrics.IoUAccumulator()
+  acc = protocols.IoUAccumulator()
   gt = np.zeros((240, 320), np.uint8)
   gt[60:180, 80:240] = 1
   prob = resize_np.resize_align_corners(gt.astype(np.float32), (320, 320))
-  for protocol in metrics.PROTOCOLS:
+  for protocol in protocols.PROTOCOLS:
     acc.add_prob(prob, gt, protocol, sample_id=protocol)
   res = acc.compute()
   assert res['num_samples'] == 2 and res['mIoU'] > 0.95 and res['P@0.9'] == 1.0
@@ -273,28 +273,28 @@ def test_accumulator_add_prob():
 
 def test_region_similarity():
   empty = np.zeros((4, 4), bool)
-  assert metrics.region_similarity(empty, empty) == 1.0  # Union 0 -> 1 (no eps).
+  assert davis.region_similarity(empty, empty) == 1.0  # Union 0 -> 1 (no eps).
   pred = _square((4, 4), 0, 0, 2)  # columns 0-1
   gt = _square((4, 4), 0, 1, 2)  # columns 1-2: I = 2, U = 6.
-  assert metrics.region_similarity(pred, gt) == pytest.approx(1 / 3)
+  assert davis.region_similarity(pred, gt) == pytest.approx(1 / 3)
   void = np.zeros((4, 4), bool)
   void[:, 0] = True  # Ignores pred's own column: I = 2, U = 4.
-  assert metrics.region_similarity(pred, gt, void) == pytest.approx(0.5)
-  assert metrics.region_similarity(empty, gt) == 0.0
+  assert davis.region_similarity(pred, gt, void) == pytest.approx(0.5)
+  assert davis.region_similarity(empty, gt) == 0.0
 
 
 def test_boundary_tolerance_and_disk():
-  assert metrics.boundary_tolerance_px((480, 854)) == 8  # ceil(7.84)
-  assert metrics.boundary_tolerance_px((720, 1280)) == 12  # ceil(11.75)
-  assert metrics.boundary_tolerance_px((480, 854), bound_th=3) == 3  # >= 1: pixels.
-  assert metrics.boundary_tolerance_px((100, 100)) == 2  # ceil(1.13), not round.
-  np.testing.assert_array_equal(metrics.disk(1), [[0, 1, 0], [1, 1, 1], [0, 1, 0]])
-  np.testing.assert_array_equal(metrics.disk(2), [[0, 0, 1, 0, 0],
+  assert davis.boundary_tolerance_px((480, 854)) == 8  # ceil(7.84)
+  assert davis.boundary_tolerance_px((720, 1280)) == 12  # ceil(11.75)
+  assert davis.boundary_tolerance_px((480, 854), bound_th=3) == 3  # >= 1: pixels.
+  assert davis.boundary_tolerance_px((100, 100)) == 2  # ceil(1.13), not round.
+  np.testing.assert_array_equal(davis.disk(1), [[0, 1, 0], [1, 1, 1], [0, 1, 0]])
+  np.testing.assert_array_equal(davis.disk(2), [[0, 0, 1, 0, 0],
                                                   [0, 1, 1, 1, 0],
                                                   [1, 1, 1, 1, 1],
                                                   [0, 1, 1, 1, 0],
                                                   [0, 0, 1, 0, 0]])
-  d8 = metrics.disk(8.0)  # the reference passes a float radius
+  d8 = davis.disk(8.0)  # the reference passes a float radius
   assert d8.dtype == np.uint8 and d8.shape == (17, 17)
   assert d8.sum() == 197  # Gauss circle count N(8).
 
@@ -303,7 +303,7 @@ def test_boundary_map_hand_square():
   # 3x3 square at rows 3-5, columns 3-5 of a 10x10 frame. Boundary pixels differ from an
   # E, S or SE neighbour: outside, row 2 columns 2-5 and column 2 rows 3-5; inside, the
   # last row and last column of the square. 12 pixels.
-  b = metrics.boundary_map(_square((10, 10), 3, 3, 3))
+  b = davis.boundary_map(_square((10, 10), 3, 3, 3))
   expected = np.zeros((10, 10), bool)
   expected[2, 2:6] = True
   expected[5, 2:6] = True
@@ -311,7 +311,7 @@ def test_boundary_map_hand_square():
   expected[3:5, 5] = True
   np.testing.assert_array_equal(b, expected)
   # A mask covering the whole frame has no boundary (last row / column rules).
-  assert not metrics.boundary_map(np.ones((5, 6), bool)).any()
+  assert not davis.boundary_map(np.ones((5, 6), bool)).any()
   # Foreground in the last column: only the south comparison counts there.
   m = np.zeros((4, 4), bool)
   m[1:3, 3] = True
@@ -319,7 +319,7 @@ def test_boundary_map_hand_square():
   exp[0:3, 2] = True  # west of the object (E or SE neighbour inside)
   exp[0, 3] = True  # above it: S neighbour inside
   exp[2, 3] = True  # its last pixel: S neighbour outside
-  np.testing.assert_array_equal(metrics.boundary_map(m), exp)
+  np.testing.assert_array_equal(davis.boundary_map(m), exp)
 
 
 def test_boundary_f_shifted_square():
@@ -327,33 +327,33 @@ def test_boundary_f_shifted_square():
   shifted = _square((10, 10), 3, 4, 3)
   # No tolerance (bound_th = 0 -> radius 0): boundaries overlap on row 2 and row 5 columns
   # 3-5, 6 of 12 pixels each way -> P = R = F = 0.5.
-  assert metrics.boundary_precision_recall(shifted, gt, bound_th=0) == (0.5, 0.5)
-  assert metrics.boundary_f(shifted, gt, bound_th=0) == pytest.approx(0.5)
+  assert davis.boundary_precision_recall(shifted, gt, bound_th=0) == (0.5, 0.5)
+  assert davis.boundary_f(shifted, gt, bound_th=0) == pytest.approx(0.5)
   # Radius 1 (a cross) covers a 1-pixel shift entirely.
-  assert metrics.boundary_f(shifted, gt, bound_th=1) == pytest.approx(1.0)
+  assert davis.boundary_f(shifted, gt, bound_th=1) == pytest.approx(1.0)
   # Shift by 3 with radius 1: 6 of 12 pixels matched each way (columns 5-6 of the shifted
   # outline near column 5 of the original, and vice versa).
   far = _square((10, 10), 3, 6, 3)
-  assert metrics.boundary_precision_recall(far, gt, bound_th=1) == (0.5, 0.5)
+  assert davis.boundary_precision_recall(far, gt, bound_th=1) == (0.5, 0.5)
 
 
 def test_boundary_f_edge_cases():
   empty = np.zeros((12, 12), bool)
   sq = _square((12, 12), 4, 4, 3)
-  assert metrics.boundary_f(empty, empty) == 1.0  # P = R = 1.
-  assert metrics.boundary_precision_recall(empty, sq) == (1.0, 0.0)
-  assert metrics.boundary_f(empty, sq) == 0.0
-  assert metrics.boundary_precision_recall(sq, empty) == (0.0, 1.0)
-  assert metrics.boundary_f(sq, empty) == 0.0
+  assert davis.boundary_f(empty, empty) == 1.0  # P = R = 1.
+  assert davis.boundary_precision_recall(empty, sq) == (1.0, 0.0)
+  assert davis.boundary_f(empty, sq) == 0.0
+  assert davis.boundary_precision_recall(sq, empty) == (0.0, 1.0)
+  assert davis.boundary_f(sq, empty) == 0.0
   # Quirk of _seg2bmap: full-frame vs empty has no boundary on either side -> F = 1.
-  assert metrics.boundary_f(np.ones((12, 12), bool), empty) == 1.0
+  assert davis.boundary_f(np.ones((12, 12), bool), empty) == 1.0
   # Void removes an extra blob of the prediction before boundaries are taken.
   pred = sq.copy()
   pred[0:2, 9:11] = True
   void = np.zeros_like(sq)
   void[0:3, 8:12] = True
-  assert metrics.boundary_f(pred, sq) < 1.0
-  assert metrics.boundary_f(pred, sq, void=void) == 1.0
+  assert davis.boundary_f(pred, sq) < 1.0
+  assert davis.boundary_f(pred, sq, void=void) == 1.0
 
 
 def _brute_force_f(pred, gt, radius):
@@ -398,9 +398,9 @@ def test_boundary_f_matches_brute_force_on_random_blobs():
       for _ in range(3):
         r, c = rng.integers(0, 25), rng.integers(0, 36)
         m[r:r + rng.integers(2, 9), c:c + rng.integers(2, 9)] = True
-    radius = metrics.boundary_tolerance_px(shape, 0.05)  # ceil(0.05 * 50.8) = 3
+    radius = davis.boundary_tolerance_px(shape, 0.05)  # ceil(0.05 * 50.8) = 3
     assert radius == 3
-    assert metrics.boundary_f(pred, gt, 0.05) == pytest.approx(
+    assert davis.boundary_f(pred, gt, 0.05) == pytest.approx(
         _brute_force_f(pred, gt, radius))
 
 
@@ -411,26 +411,26 @@ def test_boundary_f_matches_brute_force_on_random_blobs():
 
 def test_db_statistics():
   values = [1.0, 0.8, 0.6, 0.4, 0.2, 0.0, 0.0, 0.0]
-  stats = metrics.db_statistics(values)
+  stats = davis.db_statistics(values)
   assert stats['mean'] == pytest.approx(3.0 / 8)
   assert stats['recall'] == pytest.approx(3 / 8)  # 1.0, 0.8, 0.6
   # N = 8: ids = round(linspace(1, 8, 5) + 1e-10) - 1 = [0, 2, 4, 5, 7]; bins are inclusive
   # of their end: bin 1 = values[0:3] (mean 0.8), bin 4 = values[5:8] (mean 0).
   assert stats['decay'] == pytest.approx(0.8)
   # NaN frames: skipped by the mean, counted as misses by the recall.
-  stats = metrics.db_statistics([math.nan, 1.0, 0.2])
+  stats = davis.db_statistics([math.nan, 1.0, 0.2])
   assert stats['mean'] == pytest.approx(0.6)
   assert stats['recall'] == pytest.approx(1 / 3)
   # N = 300: the uint8 cast wraps the last id (299 -> 43), bin 4 is empty -> decay NaN.
-  assert math.isnan(metrics.db_statistics(np.linspace(1, 0, 300))['decay'])
-  assert metrics.db_statistics(np.linspace(1, 0, 256))['decay'] > 0.7
+  assert math.isnan(davis.db_statistics(np.linspace(1, 0, 300))['decay'])
+  assert davis.db_statistics(np.linspace(1, 0, 256))['decay'] > 0.7
 
 
 def test_video_evaluator_averages_over_expressions():
   shape = (16, 16)
   obj = _square(shape, 4, 4, 6)
   empty = np.zeros(shape, bool)
-  ev = metrics.VideoEvaluator()
+  ev = davis.VideoEvaluator()
   # Expression A: one GT frame, perfect (j = f = 1).
   assert ev.add('v1', 0, [obj], [obj]) == (1.0, 1.0)
   # Expression B: three GT frames, one perfect, two missed (j = f = 1/3).
@@ -452,17 +452,17 @@ def test_sequence_j_f_scores_only_gt_frames():
   obj = _square(shape, 2, 2, 5)
   preds = {'00000': obj, '00001': np.zeros(shape, bool), '00005': obj}
   gts = {'00000': obj, '00005': obj}  # GT every 5th frame; frame 1 is not scored.
-  j, f = metrics.sequence_j_f(preds, gts)
+  j, f = davis.sequence_j_f(preds, gts)
   np.testing.assert_array_equal(j, [1.0, 1.0])
   np.testing.assert_array_equal(f, [1.0, 1.0])
   with pytest.raises(KeyError):
-    metrics.sequence_j_f({'00000': obj}, gts)
+    davis.sequence_j_f({'00000': obj}, gts)
 
 
 def test_format_results():
-  res = metrics.aggregate_iou_metrics([1, 90], [2, 100])
+  res = iou.aggregate_iou_metrics([1, 90], [2, 100])
   res['mAP_coco'] = math.nan
-  table = metrics.format_results(res, title='A2D')
+  table = report.format_results(res, title='A2D')
   lines = table.splitlines()
   assert lines[0] == 'A2D' and len(lines) == 4
   assert lines[1].index('P@0.5') < lines[1].index('mAP') < lines[1].index('num_samples')

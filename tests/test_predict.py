@@ -1,4 +1,4 @@
-"""`python -m rvs_jax.predict` on a generated video, with a model trained in the test.
+"""`python -m rvs_jax.inference.predict` on a generated video, with a model trained in the test.
 
 The known-easy case: one large red square moving diagonally over a plain background,
 "the red square". The fixture trains the tiny model (CMAM+ in stages 1 and 5, LASP 5->4,
@@ -29,7 +29,8 @@ import pytest
 from PIL import Image
 
 from configs import synthetic
-from rvs_jax import checkpointing, models, predict, text
+from rvs_jax import checkpointing, models, text
+from rvs_jax.inference import predict
 from rvs_jax.train import trainer
 from rvs_jax.data import synthetic as synthetic_data
 from rvs_jax.data import video_io
@@ -236,7 +237,6 @@ def test_frame_folder_input_and_overwrite(prediction, workdir, video, tmp_path):
 
 def test_converted_checkpoint_gives_the_same_probabilities(prediction, workdir, video,
                                                            tmp_path):
-  from rvs_jax import convert  # pylint: disable=g-import-not-at-top
   loaded = checkpointing.load(workdir)
   # As `python -m rvs_jax.convert` writes it: the model section and the input constants
   # as data (synthetic.py:tiny -> 64); the config file's name is provenance only.
@@ -288,13 +288,41 @@ def test_user_errors_are_one_line(workdir, video, tmp_path, capsys):
                                              "--video", video[0], "--text", "a", "--out",
                                              str(tmp_path / "o")])
   assert not (tmp_path / "o").exists()
+  # An output that cannot be written is found before inference.
+  (tmp_path / "a_file").write_text("")
+  assert "cannot write the output" in _error(
+      capsys, good + ["--out", str(tmp_path / "a_file" / "out")])
 
+
+def test_a_failed_overwrite_keeps_the_previous_output(prediction, workdir, video,
+                                                      tmp_path, capsys, monkeypatch):
+  import shutil  # pylint: disable=g-import-not-at-top
+  from rvs_jax.evaluation import frame_eval  # pylint: disable=g-import-not-at-top
+  previous = tmp_path / "previous"
+  shutil.copytree(prediction, previous)
+  before = sorted(os.listdir(previous))
+  # A model whose outputs are not finite (Inf weights would be refused at load).
+  make = frame_eval.make_predict_fn
+
+  def broken(model):
+    fn = make(model)
+    return lambda *args: fn(*args) * np.nan
+
+  monkeypatch.setattr(frame_eval, "make_predict_fn", broken)
+  assert predict.main(["--video", video[0], "--checkpoint", workdir, "--out",
+                       str(previous), "--overwrite", "--text", SENTENCES[0],
+                       "--quiet"]) == 2
+  line = capsys.readouterr().err.strip().splitlines()[-1]
+  assert line.startswith("error: the model produced NaN/Inf probabilities for 16 of 16")
+  assert "no masks were written" in line
+  assert sorted(os.listdir(previous)) == before
+  assert sorted(os.listdir(tmp_path)) == ["previous"]  # No half-written folder left.
 
 def test_command_line_entry_point(video, tmp_path):
   (tmp_path / "out").mkdir()
   (tmp_path / "out" / "x").write_text("")
   proc = subprocess.run(
-      [sys.executable, "-m", "rvs_jax.predict", "--video", video[0], "--text", "a",
+      [sys.executable, "-m", "rvs_jax.inference.predict", "--video", video[0], "--text", "a",
        "--checkpoint", str(tmp_path), "--out", str(tmp_path / "out")],
       capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
   assert proc.returncode == 2

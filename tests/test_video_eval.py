@@ -1,4 +1,4 @@
-"""Video-benchmark evaluation (rvs_jax.video_evaluator) on the fixtures' official trees.
+"""Video-benchmark evaluation (rvs_jax.evaluation.video_eval) on the fixtures' official trees.
 
 The scorer is fed stub predictions (the ground truth itself, or empty masks) so the
 expected J / F are known exactly; one test goes through the real input pipeline with a
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rvs_jax import checkpointing, sharding, text, video_evaluator
+from rvs_jax import checkpointing, sharding, text
+from rvs_jax.evaluation import video_eval
 from rvs_jax.data import synthetic
 from rvs_jax.testing import fixtures
 from rvs_jax.data import pipeline as pipeline_lib
@@ -40,12 +41,12 @@ def _data(name, root, max_eval_samples=0):
 
 
 def _ytvos(trees, split="train", limit=0):
-  return video_evaluator.load_video_samples(
+  return video_eval.load_video_samples(
       _data("refer_youtube_vos", trees["ytvos"][0], limit), split)
 
 
 def _davis(trees):
-  return video_evaluator.load_video_samples(
+  return video_eval.load_video_samples(
       _data("refer_davis", trees["davis"][0]), "val")
 
 
@@ -110,7 +111,7 @@ def test_ytvos_ground_truth_scores_one_and_writes_the_submission(trees, tmp_path
   truth = trees["ytvos"][1]["train"]
   samples = _ytvos(trees)
   out_dir = str(tmp_path / "eval" / "refer_youtube_vos_train")
-  result = video_evaluator.score_predictions(_perfect(samples), samples, out_dir)
+  result = video_eval.score_predictions(_perfect(samples), samples, out_dir)
   m = result["metrics"]
   assert (m["J"], m["F"], m["J&F"]) == (1.0, 1.0, 1.0)
   assert m["num_samples"] == 13 and m["num_frames"] == len(samples) == m["num_gt_frames"]
@@ -128,7 +129,7 @@ def test_ytvos_ground_truth_scores_one_and_writes_the_submission(trees, tmp_path
 def test_ytvos_empty_predictions_follow_davis_rules(trees, tmp_path):
   truth = trees["ytvos"][1]["train"]
   samples = _ytvos(trees)
-  result = video_evaluator.score_predictions(_empty(samples), samples,
+  result = video_eval.score_predictions(_empty(samples), samples,
                                              str(tmp_path / "out"))
   want = {}
   for v, t in truth.items():
@@ -148,7 +149,7 @@ def test_ytvos_valid_without_ground_truth_writes_only_the_submission(trees, tmp_
   truth = trees["ytvos"][1]["valid"]
   samples = _ytvos(trees, split="valid")
   out_dir = str(tmp_path / "refer_youtube_vos_valid")
-  result = video_evaluator.score_predictions(_empty(samples), samples, out_dir)
+  result = video_eval.score_predictions(_empty(samples), samples, out_dir)
   assert "J" not in result["metrics"] and result["metrics"]["num_samples"] == 3
   assert all(r["J"] is None and r["num_gt_frames"] == 0 for r in result["samples"])
   # Scored videos only (valid minus test), every frame, original resolution.
@@ -171,9 +172,9 @@ def test_pipeline_path_with_a_stub_model(trees, tmp_path):
     del variables, words, word_mask
     return jnp.zeros(video.shape[:1] + video.shape[2:4])  # (B, H, W): empty masks.
 
-  result = video_evaluator.evaluate(predict_fn, {}, pipe, samples, sharding.make_mesh(),
+  result = video_eval.evaluate(predict_fn, {}, pipe, samples, sharding.make_mesh(),
                                     str(tmp_path / "out"))
-  direct = video_evaluator.score_predictions(_empty(samples), samples,
+  direct = video_eval.score_predictions(_empty(samples), samples,
                                              str(tmp_path / "direct"), write_files=False)
   assert result["metrics"] == direct["metrics"]
   assert result["samples"] == direct["samples"]
@@ -187,7 +188,7 @@ def test_davis_ground_truth_scores_and_indexed_pngs(trees, tmp_path):
   videos = trees["davis"][1]["videos"]
   samples = _davis(trees)
   out_dir = str(tmp_path / "refer_davis_val")
-  result = video_evaluator.score_predictions(_perfect(samples), samples, out_dir)
+  result = video_eval.score_predictions(_perfect(samples), samples, out_dir)
   m = result["metrics"]
   assert (m["J"], m["F"], m["J&F"]) == (1.0, 1.0, 1.0)
   assert m["num_samples"] == 12 + 3 and m["num_frames"] == 12 * 5 + 3 * 3
@@ -237,7 +238,7 @@ def test_davis_ground_truth_scores_and_indexed_pngs(trees, tmp_path):
 def test_davis_empty_predictions(trees, tmp_path):
   videos = trees["davis"][1]["videos"]
   samples = _davis(trees)
-  result = video_evaluator.score_predictions(_empty(samples), samples,
+  result = video_eval.score_predictions(_empty(samples), samples,
                                              str(tmp_path / "out"), write_files=False)
   for r in result["samples"]:
     labels = videos[r["video"]]["labels"]["unsupervised"]
@@ -273,7 +274,7 @@ def test_davis_overlaps_resolved_by_argmax(trees, tmp_path):
       yield i, p
 
   out_dir = str(tmp_path / "out")
-  video_evaluator.score_predictions(probs(), samples, out_dir)
+  video_eval.score_predictions(probs(), samples, out_dir)
   unsup = videos["motorbike"]["labels"]["unsupervised"]
   with Image.open(os.path.join(out_dir, "anno_0", "motorbike", "00002.png")) as im:
     labels = np.asarray(im)

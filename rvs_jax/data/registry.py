@@ -36,8 +36,9 @@ class Benchmark:
     name: `config.data.name`, the TFDS builder's name and the validator CLI's argument.
     reader: `reader(root, split, **options) -> list[Sample]`.
     validator: `validator(root, quick=False, **options) -> validate.Report`, or None.
-    scoring: "frame" (one annotated frame per sample, `rvs_jax.evaluator`) or "video"
-      (every frame of every expression, J / F, `rvs_jax.video_evaluator`).
+    scoring: "frame" (one annotated frame per sample, `rvs_jax.evaluation.frame_eval`)
+      or "video" (every frame of every expression, J / F,
+      `rvs_jax.evaluation.video_eval`).
     clip_stride: the default `config.data.clip_stride` (frame step inside a clip); the
       user's value wins.
     train_split: default `config.data.train_split`; None for evaluation-only sets.

@@ -12,7 +12,7 @@ Scores the evaluation split with every metric of the field, prints the table, wr
 `W/eval/<dataset>_<split>_<protocol>.json`, and renders the first `config.eval.draw`
 samples to `W/eval/pictures/` (prediction filled, ground truth outlined) plus a grid
 `W/eval/<dataset>_<split>_<protocol>.png`. Refer-YouTube-VOS / Refer-DAVIS go to
-`rvs_jax.video_evaluator` instead (every frame, J / F / J&F, submission zip).
+`rvs_jax.evaluation.video_eval` instead (every frame, J / F / J&F, submission zip).
 """
 
 import os
@@ -53,7 +53,9 @@ def _main(flag_values: flags.FlagValues) -> int:
   sharding.maybe_initialize_distributed()
   # pylint: disable=g-import-not-at-top
   import jax
-  from rvs_jax import datasets, evaluator, models, video_evaluator, visualize
+  from rvs_jax import datasets, models
+  from rvs_jax.evaluation import frame_eval, video_eval
+  from rvs_jax.pictures import overlay
   from rvs_jax.data import registry
   # pylint: enable=g-import-not-at-top
   config, workdir = app.flag(flag_values, "config"), app.flag(flag_values, "workdir")
@@ -72,7 +74,7 @@ def _main(flag_values: flags.FlagValues) -> int:
 
   if registry.get(config.data.name).scoring == "video":
     # Video benchmarks: every frame of every expression, J / F / J&F, submission zip.
-    video_evaluator.run(config, workdir, model, variables, mesh, vectors_dir=checkpoint)
+    video_eval.run(config, workdir, model, variables, mesh, vectors_dir=checkpoint)
     return 0
 
   split, protocol = config.data.eval_split, config.eval.protocol
@@ -89,19 +91,19 @@ def _main(flag_values: flags.FlagValues) -> int:
       return
     frame = sample.video.load([sample.target])[0]
     scale = max(1, 256 // frame.shape[0])
-    image = visualize.overlay(frame, scored.pred, scored.gt, scale=scale,
+    image = overlay.overlay(frame, scored.pred, scored.gt, scale=scale,
                               caption=f'"{sample.sentence}"  IoU {scored.iou:.2f}')
     os.makedirs(pic_dir, exist_ok=True)
     image.save(os.path.join(pic_dir, f"{len(pictures):03d}.png"))
     pictures.append(image)
 
-  result = evaluator.evaluate(evaluator.make_predict_fn(model), variables, pipe, samples,
+  result = frame_eval.evaluate(frame_eval.make_predict_fn(model), variables, pipe, samples,
                               mesh, protocol, on_sample=draw)
   if jax.process_index() == 0:
-    path = evaluator.write_result(workdir, config.data.name, split, protocol, result)
+    path = frame_eval.write_result(workdir, config.data.name, split, protocol, result)
     if pictures:
-      visualize.grid(pictures).save(path[:-len(".json")] + ".png")
-    print(evaluator.table(result, f"{config.data.name} {split} ({protocol} protocol)"))
+      overlay.grid(pictures).save(path[:-len(".json")] + ".png")
+    print(frame_eval.table(result, f"{config.data.name} {split} ({protocol} protocol)"))
     print(f"\nwrote {path}" + (f" and {len(pictures)} pictures in {pic_dir}"
                              if pictures else ""))
   return 0

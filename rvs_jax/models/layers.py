@@ -272,7 +272,7 @@ class Conv3D(nn.Module):
       # Frame t of tap j is padded frame t * sT + j.
       taps = [jax.lax.slice_in_dim(xp, j, j + (t_out - 1) * st + 1, st, 1).reshape(
           (b * t_out,) + xp.shape[2:]) for j in range(kt)]      # kT x (B * To, H, W, I)
-      # (A symbolic batch, in `rvs_jax.export`, counts as 1.)
+      # (A symbolic batch, in `rvs_jax.inference.export`, counts as 1.)
       frames_size = kt * math.prod(d if isinstance(d, int) else 1 for d in taps[0].shape)
       if kernel.size > frames_size:
         # Weights larger than the stacked frames (the 10x10 / 20x20 stages): a sum of kT

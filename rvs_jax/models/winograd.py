@@ -72,7 +72,7 @@ def eligible(x_shape, kernel_shape, strides, padding, dtype, profitable: bool = 
   (pt, pb), (pl, pr) = padding
   if not all(0 <= p <= 2 for p in (pt, pb, pl, pr)) or jnp.dtype(dtype) != jnp.float32:
     return False
-  # A symbolic batch (`rvs_jax.export`) counts as 1: the choice cannot depend on it.
+  # A symbolic batch (`rvs_jax.inference.export`) counts as 1: the choice cannot depend on it.
   batch = x_shape[0] if isinstance(x_shape[0], int) else 1
   tiles = (batch * -(-(x_shape[1] + pt + pb - 2) // _TILE)
            * -(-(x_shape[2] + pl + pr - 2) // _TILE))

@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rvs_jax import checkpointing, datasets, evaluator, files, models, sharding
+from rvs_jax import checkpointing, datasets, files, models, sharding
+from rvs_jax.evaluation import frame_eval
 from rvs_jax import convert
 from rvs_jax.train import losses, optim, preemption, workdir_lock
 
@@ -199,7 +200,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   step = int(state.step)
 
   train_step = jax.jit(make_train_step(model, tx, tc), donate_argnums=(0,))
-  predict_fn = evaluator.make_predict_fn(model)
+  predict_fn = frame_eval.make_predict_fn(model)
   log = _Logger(workdir, resume_step=step)
   bar = _progress(total_steps, step, tc.progress_bar)
   it = pipe.iterate(position)
@@ -271,10 +272,10 @@ def _evaluate(config, workdir, predict_fn, state, samples, vectors, mesh
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
   variables = {"params": state.params, "batch_stats": state.batch_stats}
-  result = evaluator.evaluate(predict_fn, variables, pipe, samples, mesh,
+  result = frame_eval.evaluate(predict_fn, variables, pipe, samples, mesh,
                               config.eval.protocol)
   if jax.process_index() == 0:
-    evaluator.write_result(workdir, config.data.name, config.data.eval_split,
+    frame_eval.write_result(workdir, config.data.name, config.data.eval_split,
                            config.eval.protocol, result)
   logging.info("eval: %s", {k: round(v, 4) for k, v in result["metrics"].items()
                             if isinstance(v, float)})

@@ -1,6 +1,6 @@
 """A portable model: serialized StableHLO that runs without rvs_jax's model code.
 
-    python -m rvs_jax.export --checkpoint workdir --out model.stablehlo \
+    python -m rvs_jax.inference.export --checkpoint workdir --out model.stablehlo \
         [--platforms cpu,cuda] [--config configs/x.py:args] [--word-vectors FILE] \
         [--overwrite]
 
@@ -14,14 +14,16 @@ writes three files next to each other (STEM = --out without `.stablehlo`):
                      logits     float32 (b, S, S)        the final response map
                    (the input normalisation is inside the model);
   STEM.json        the preprocessing constants (S, T, clip stride, N, threshold), how to
-                   apply them, the model config and where it came from;
+                   apply them, the model config, the checkpoint's name and the sha256
+                   of the other two files (checked by `load`: a corrupted or
+                   half-replaced artifact is refused, never run);
   STEM.vocab.npz   the vocabulary: `words` (V,) and `vectors` (V, 300).
 
 Loading needs only JAX and NumPy (Pillow for `preprocess` / `segment`): `load(path)`
 uses `jax.export.deserialize`, and the tokenizer, clip rule and frame resize are
 re-implemented below from the constants. This file imports nothing from rvs_jax at
 module level, so it can be copied next to an artifact and used alone (importing it as
-`rvs_jax.export` also imports the package, whose `__init__` loads the model code):
+`rvs_jax.inference.export` also imports the package, whose `__init__` loads the model code):
 
     m = load("model.stablehlo")
     masks = m.segment(frames, "the red square")   # uint8 (T, H, W, 3) -> bool (T, H, W)
@@ -35,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import io
 import json
 import os
 import re
@@ -45,7 +49,7 @@ import jax
 from jax import export as jax_export
 import numpy as np
 
-FORMAT = "rvs_jax.export/1"
+FORMAT = "rvs_jax.inference.export/1"
 SUFFIX = ".stablehlo"
 # CSTM's tokenizer (rvs_jax.text): split keeping delimiter runs, lower-case.
 _SPLIT = re.compile(r"(\W+)")
@@ -180,7 +184,17 @@ def load(path: str) -> ExportedModel:
     raise ExportError(f"{paths['json']}: format {meta.get('format')!r}, expected "
                       f"{FORMAT}")
   with open(paths["model"], "rb") as f:
-    exported = jax_export.deserialize(bytearray(f.read()))
+    blob = f.read()
+  with open(paths["vocab"], "rb") as f:
+    vocab_digest = hashlib.sha256(f.read()).hexdigest()
+  stored = meta.get("sha256") or {}
+  for key, digest in (("model", hashlib.sha256(blob).hexdigest()),
+                      ("vocab", vocab_digest)):
+    if stored.get(key) != digest:
+      raise ExportError(f"{paths[key]}: sha256 {digest[:12]}... is not the "
+                        f"{str(stored.get(key))[:12]}... recorded in {paths['json']} "
+                        "(corrupted or replaced after export)")
+  exported = jax_export.deserialize(bytearray(blob))
   with np.load(paths["vocab"], allow_pickle=False) as z:
     words, vectors = [str(w) for w in z["words"]], z["vectors"]
   return ExportedModel(exported, meta, words, vectors)
@@ -210,7 +224,7 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
   """
   # pylint: disable=g-import-not-at-top
   import dataclasses
-  from rvs_jax import checkpointing, models
+  from rvs_jax import checkpointing, files, models
   # pylint: enable=g-import-not-at-top
   paths = artifact_paths(out)
   existing = [p for p in paths.values() if os.path.exists(p)]
@@ -253,18 +267,24 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
       },
       "platforms": list(platforms),
       "model_config": loaded.config.model.to_dict(),
-      "checkpoint": os.path.abspath(checkpoint),
+      # The name only: the artifact travels, this machine's paths do not.
+      "checkpoint": os.path.basename(os.path.normpath(checkpoint)),
       "jax_version": jax.__version__,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
   }
-  os.makedirs(os.path.dirname(os.path.abspath(paths["model"])), exist_ok=True)
-  with open(paths["model"], "wb") as f:
-    f.write(exported.serialize())
-  np.savez(paths["vocab"], words=np.asarray(loaded.vectors.words, dtype=str),
+  blob = exported.serialize()
+  vocab = io.BytesIO()
+  np.savez(vocab, words=np.asarray(loaded.vectors.words, dtype=str),
            vectors=loaded.vectors.table[1:])
-  with open(paths["json"], "w", encoding="utf-8") as f:
-    json.dump(meta, f, indent=1, default=list)
+  meta["sha256"] = {"model": hashlib.sha256(blob).hexdigest(),
+                    "vocab": hashlib.sha256(vocab.getvalue()).hexdigest()}
+  # Each file is renamed into place complete; the JSON, which records the checksums of
+  # the other two, comes last, so an interrupted overwrite is detected at load.
+  for key, data in (("model", blob), ("vocab", vocab.getvalue()),
+                    ("json", json.dumps(meta, indent=1, default=list).encode())):
+    with files.atomic_write(paths[key]) as f:
+      f.write(data)
   return paths
 
 
@@ -272,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   """The CLI; user errors print one line and return 2."""
   # Imported here: the module itself stays loadable without rvs_jax (see `load`).
   from rvs_jax import app  # pylint: disable=g-import-not-at-top
-  p = app.ArgumentParser(prog="python -m rvs_jax.export", description=__doc__,
+  p = app.ArgumentParser(prog="python -m rvs_jax.inference.export", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--checkpoint", required=True,
                  help="training workdir or converted checkpoint")

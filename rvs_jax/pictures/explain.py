@@ -1,6 +1,6 @@
 """Pictures of what the model looked at: per-word CMAM(+) attention and LASP sampling.
 
-`python -m rvs_jax.predict --explain` draws, for each chosen frame and sentence:
+`python -m rvs_jax.inference.predict --explain` draws, for each chosen frame and sentence:
 
 * `frame_<t>_words.png` (the paper's Fig. 9): one row per CMAM(+) module (encoder and
   stage), one column per word. CMAM weighs the words by `softmax(norm(y))` with

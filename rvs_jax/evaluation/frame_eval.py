@@ -1,7 +1,7 @@
 """Evaluation of a trained model on A2D-style benchmarks (one target frame per sample).
 
 One pass over the evaluation split: the model's final response map (sigmoid) for every
-sample, binarised and scored by `rvs_jax.metrics` under the configured protocol
+sample, binarised and scored by `rvs_jax.evaluation` under the configured protocol
 (`cstm`: every quirk of the CSTM evaluation; `clean`: absolute threshold 0.5 against the
 original-resolution ground truth). Writes `W/eval/<dataset>_<split>_<protocol>.json`:
 
@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rvs_jax import metrics as metrics_lib
+from rvs_jax.evaluation import protocols, report
 from rvs_jax import sharding
 
 MODEL_KEYS = ("video", "words", "word_mask")
@@ -72,14 +72,14 @@ def evaluate(predict_fn, variables, pipe, samples, mesh, protocol: str,
     pipe: `InputPipeline(train=False)`.
     samples: the pipeline's samples (for original-resolution GT and metadata).
     mesh: the device mesh.
-    protocol: 'cstm' or 'clean' (rvs_jax.metrics).
+    protocol: 'cstm' or 'clean' (rvs_jax.evaluation).
     on_sample: optional `f(sample, prob, scored)` callback (e.g. drawing).
 
   Returns:
     The JSON-able result dict described in the module docstring.
   """
-  total = metrics_lib.IoUAccumulator()
-  by_kind: dict[str, metrics_lib.IoUAccumulator] = {}
+  total = protocols.IoUAccumulator()
+  by_kind: dict[str, protocols.IoUAccumulator] = {}
   records = []
   for index, probs in predict_batches(predict_fn, variables, pipe, mesh):
     for i, prob in zip(index, probs):
@@ -93,7 +93,7 @@ def evaluate(predict_fn, variables, pipe, samples, mesh, protocol: str,
       kind = sample.info.get("kind")
       if kind:
         record["kind"] = kind
-        by_kind.setdefault(kind, metrics_lib.IoUAccumulator()).add(
+        by_kind.setdefault(kind, protocols.IoUAccumulator()).add(
             scored.pred, scored.gt, scored.score, sample_id=sample.sample_id)
       records.append(record)
       if on_sample is not None:
@@ -125,9 +125,9 @@ def write_result(workdir: str, dataset: str, split: str, protocol: str,
 
 def table(result: dict, title: str) -> str:
   """The printed metric table (overall, then one row per kind)."""
-  lines = [metrics_lib.format_results(result["metrics"], title=title)]
+  lines = [report.format_results(result["metrics"], title=title)]
   for kind, values in result.get("by_kind", {}).items():
-    lines.append(metrics_lib.format_results(values, title=f"{title} — {kind} samples"))
+    lines.append(report.format_results(values, title=f"{title} — {kind} samples"))
   return "\n\n".join(lines)
 
 

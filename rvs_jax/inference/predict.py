@@ -1,6 +1,6 @@
-"""Segment your own video: `python -m rvs_jax.predict`.
+"""Segment your own video: `python -m rvs_jax.inference.predict`.
 
-    python -m rvs_jax.predict --video clip.mp4 --text "the red square" \
+    python -m rvs_jax.inference.predict --video clip.mp4 --text "the red square" \
         --text "a blue circle moving left" --checkpoint workdir --out prediction \
         [--gif] [--explain [FRAME ...]] [--threshold 0.5] [--batch-size 8] [--fps 24]
 
@@ -18,7 +18,7 @@ jit-compiled function in batches of a fixed size (the last batch padded), so the
 a single compilation; JAX runs it on the GPU when one is present, else on the CPU
 (`--cpu` forces the CPU). The final response map is resized to the frame's own size
 (bilinear, on the probabilities) and thresholded, as the `clean` evaluation protocol
-does (`metrics.binarize_clean`).
+does (`protocols.binarize_clean`).
 
 Output (DIR = --out, refused if it exists and is not empty, unless `--overwrite`):
 
@@ -50,7 +50,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from rvs_jax import app, checkpointing
+from rvs_jax import app, checkpointing, files
 from rvs_jax import text as text_lib
 from rvs_jax.data.types import DataError
 
@@ -184,15 +184,7 @@ def check_output(out: str, overwrite: bool) -> None:
       raise PredictError(f"output folder {out} exists; pass --overwrite to replace it")
     if not os.path.isfile(os.path.join(out, MARKER)):
       raise PredictError(f"output folder {out} exists and was not written by "
-                         f"rvs_jax.predict (no {MARKER}); refusing to delete it")
-
-
-def prepare_output(out: str, overwrite: bool) -> None:
-  """Creates `out`, first deleting a previous output of this program (`check_output`)."""
-  check_output(out, overwrite)
-  if os.path.exists(out):
-    shutil.rmtree(out)
-  os.makedirs(out)
+                         f"rvs_jax.inference.predict (no {MARKER}); refusing to delete it")
 
 
 # --------------------------------------------------------------------------------------
@@ -206,13 +198,13 @@ class Segmenter:
   def __init__(self, loaded: checkpointing.Loaded, batch_size: int = 8):
     # pylint: disable=g-import-not-at-top
     import jax
-    from rvs_jax import evaluator
+    from rvs_jax.evaluation import frame_eval
     self.loaded = loaded
     self.constants = loaded.constants
     self.batch_size = batch_size
     self.variables = jax.device_put(loaded.variables)
     self.device = jax.devices()[0]
-    self._predict = evaluator.make_predict_fn(loaded.model)
+    self._predict = frame_eval.make_predict_fn(loaded.model)
     self._explain = None
 
   def model_frames(self, frames: np.ndarray) -> np.ndarray:
@@ -274,13 +266,20 @@ class Segmenter:
         collect(pending)
     finally:
       bar.close()
+    bad = ~np.isfinite(out).all(axis=(2, 3))                    # (K, T)
+    if bad.any():
+      k, t = np.argwhere(bad)[0]
+      raise PredictError(
+          f"the model produced NaN/Inf probabilities for {int(bad.sum())} of {bad.size} "
+          f"clips (first: sentence {k}, frame {t}); its weights are not usable, no masks "
+          "were written")
     return out
 
   def explain(self, small: np.ndarray, sentences: Sequence[Sentence],
               items: Sequence[tuple[int, int]]) -> list[dict]:
     """`explain.make_explain_fn` outputs for `(sentence, frame)` items, one dict each."""
     import jax  # pylint: disable=g-import-not-at-top
-    from rvs_jax import explain  # pylint: disable=g-import-not-at-top
+    from rvs_jax.pictures import explain  # pylint: disable=g-import-not-at-top
     if self._explain is None:
       self._explain = explain.make_explain_fn(self.loaded.model)
     results = []
@@ -295,8 +294,8 @@ class Segmenter:
 
 def to_masks(probs: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:
   """float `(T, S, S)` probabilities -> bool `(T, height, width)` (clean protocol)."""
-  from rvs_jax import metrics  # pylint: disable=g-import-not-at-top
-  return np.stack([metrics.binarize_clean(p, (height, width), threshold)[1]
+  from rvs_jax.evaluation import protocols  # pylint: disable=g-import-not-at-top
+  return np.stack([protocols.binarize_clean(p, (height, width), threshold)[1]
                    for p in probs])
 
 
@@ -327,7 +326,7 @@ def draw_overlay(frame: np.ndarray, masks: Sequence[np.ndarray],
   Returns:
     uint8 `(H', W', 3)` with even H', W' (what yuv420p video needs).
   """
-  from rvs_jax import explain  # pylint: disable=g-import-not-at-top
+  from rvs_jax.pictures import explain  # pylint: disable=g-import-not-at-top
   img = frame.astype(np.float32)
   for mask, colour in zip(masks, colours):
     img[mask] = (1 - alpha) * img[mask] + alpha * np.asarray(colour, np.float32)
@@ -384,7 +383,7 @@ def _slug(k: int, sentence: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
   p = app.ArgumentParser(
-      prog="python -m rvs_jax.predict", description=__doc__,
+      prog="python -m rvs_jax.inference.predict", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--video", required=True, help="video file or folder of frame images")
   p.add_argument("--text", action="append", default=[], metavar="SENTENCE",
@@ -433,6 +432,24 @@ def _run(args: argparse.Namespace) -> int:
   out = os.path.abspath(args.out)
   # Cheap checks first, so a mistake costs no model loading or compilation.
   check_output(out, args.overwrite)
+  try:
+    # Made now, so an unwritable destination is found before inference, not after.
+    stage = files.temporary_dir_beside(out)
+  except OSError as e:
+    raise PredictError(f"cannot write the output {out}: {e.strerror or e}") from None
+  try:
+    message = _predict_into(args, stage, t_start)
+    # Replaced only now that the new output is complete, and only if it is ours.
+    check_output(out, args.overwrite)
+    files.replace_dir(stage, out)
+  finally:
+    shutil.rmtree(stage, ignore_errors=True)  # Left only after a failure.
+  print(f"wrote {args.out}: {message}")
+  return 0
+
+
+def _predict_into(args: argparse.Namespace, out: str, t_start: float) -> str:
+  """Segments and writes every output file into the (empty) folder `out`."""
   texts = read_sentences(args.text, args.texts)
   video = read_video(args.video)
   if args.fps is not None:
@@ -463,7 +480,6 @@ def _run(args: argparse.Namespace) -> int:
   small = segmenter.model_frames(frames)                          # (T, S, S, 3) uint8
   probs = segmenter.probabilities(small, sentences, progress=not args.quiet)
 
-  prepare_output(out, args.overwrite)
   colours = [PALETTE[k % len(PALETTE)] for k in range(len(sentences))]
   all_masks, records = [], []
   for k, sentence in enumerate(sentences):
@@ -491,13 +507,13 @@ def _run(args: argparse.Namespace) -> int:
                      fps=max(1, int(round(video.fps))))
   # A still of the middle frame, for a quick look without a video player.
   Image.fromarray(overlays[t_count // 2]).save(os.path.join(out, "overlay.png"))
-  files = ["overlay.mp4", "overlay.png"]
+  written = ["overlay.mp4", "overlay.png"]
   if args.gif:
     write_gif(os.path.join(out, "overlay.gif"), overlays, video.fps)
-    files.append("overlay.gif")
+    written.append("overlay.gif")
 
   if explain_frames is not None:
-    files += _write_explanations(segmenter, small, frames, sentences, all_masks, colours,
+    written += _write_explanations(segmenter, small, frames, sentences, all_masks, colours,
                                  explain_frames, out)
 
   summary = dict(
@@ -507,18 +523,17 @@ def _run(args: argparse.Namespace) -> int:
       model=loaded.config.model.to_dict(),
       input=dataclasses.asdict(constants), threshold=args.threshold,
       device=segmenter.device.platform, batch_size=args.batch_size,
-      seconds=round(time.time() - t_start, 1), sentences=records, files=files)
+      seconds=round(time.time() - t_start, 1), sentences=records, files=written)
   with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
     json.dump(summary, f, indent=1)
-  print(f"wrote {args.out}: {len(sentences)} x {t_count} masks, " + ", ".join(files))
-  return 0
+  return f"{len(sentences)} x {t_count} masks, " + ", ".join(written)
 
 
 def _write_explanations(segmenter: Segmenter, small: np.ndarray, frames: np.ndarray,
                         sentences: Sequence[Sentence], all_masks: Sequence[np.ndarray],
                         colours, explain_frames: Sequence[int], out: str) -> list[str]:
-  """Fig. 9 / Fig. 6 pictures of the chosen frames (`rvs_jax.explain`)."""
-  from rvs_jax import explain  # pylint: disable=g-import-not-at-top
+  """Fig. 9 / Fig. 6 pictures of the chosen frames (`rvs_jax.pictures.explain`)."""
+  from rvs_jax.pictures import explain  # pylint: disable=g-import-not-at-top
   items = [(k, t) for k in range(len(sentences)) for t in explain_frames]
   written = []
   for (k, t), result in zip(items, segmenter.explain(small, sentences, items)):

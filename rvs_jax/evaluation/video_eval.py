@@ -3,7 +3,7 @@
 Every (video, expression) is predicted on every frame: each frame is the target of its
 own clip (`pipeline.clip_indices` with `config.data.clip_stride`, whose default is 1 for
 both benchmarks, clamped at the ends). The readers already make one `Sample` per frame per
-expression (`targets="all"`), so the A2D machinery (`evaluator.predict_batches`) gives
+expression (`targets="all"`), so the A2D machinery (`frame_eval.predict_batches`) gives
 the per-frame probabilities; the samples are only re-ordered frame-major within a video
 (`frame_major`) so that all expressions of a frame arrive together, which the Ref-DAVIS
 overlap resolution needs, while nothing bigger than one video is held in memory.
@@ -77,7 +77,7 @@ import numpy as np
 from PIL import Image
 from scipy import optimize
 
-from rvs_jax import metrics as metrics_lib
+from rvs_jax.evaluation import davis, report
 from rvs_jax.data import registry
 from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
 from rvs_jax.data.refer_youtube_vos import palette as davis_palette
@@ -217,7 +217,7 @@ class VideoScorer:
     self.write_files = write_files
     # Ref-DAVIS samples carry their annotation slot; the indexed PNGs need it.
     self.davis = all("slot" in s.info for s in self.samples)
-    self.evaluator = metrics_lib.VideoEvaluator()
+    self.evaluator = davis.VideoEvaluator()
     self.records: list[dict[str, Any]] = []
     self._video_left = collections.Counter(s.video_id for s in self.samples)
     self._frame_left = collections.Counter((s.video_id, s.target) for s in self.samples)
@@ -330,12 +330,12 @@ class VideoScorer:
       pred = labels == r + 1
       if not pred.any():
         if empty_row is None:
-          empty_row = [(metrics_lib.region_similarity(pred, g, void),
-                        metrics_lib.boundary_f(pred, g, void=void)) for g in gt_masks]
+          empty_row = [(davis.region_similarity(pred, g, void),
+                        davis.boundary_f(pred, g, void=void)) for g in gt_masks]
         row = empty_row
       else:
-        row = [(metrics_lib.region_similarity(pred, g, void),
-                metrics_lib.boundary_f(pred, g, void=void)) for g in gt_masks]
+        row = [(davis.region_similarity(pred, g, void),
+                davis.boundary_f(pred, g, void=void)) for g in gt_masks]
       for c, (jv, fv) in enumerate(row):
         j[r, c], f[r, c] = jv, fv
     state.j.append(j)
@@ -384,7 +384,7 @@ class VideoScorer:
     scored = self.evaluator.per_expression()
     values: dict[str, Any] = {}
     if scored:
-      values.update(_jf(metrics_lib.average_expressions(scored)))
+      values.update(_jf(davis.average_expressions(scored)))
     values.update(num_samples=len(self.records), num_frames=len(self.samples),
                   num_gt_frames=int(sum(r["num_gt_frames"] for r in self.records)))
     result: dict[str, Any] = {"metrics": values, "samples": self.records}
@@ -396,7 +396,7 @@ class VideoScorer:
       for name, slots in groups:
         subset = {k: v for k, v in scored.items() if slot_of[k] in slots}
         if subset:
-          by_slot[name] = _jf(metrics_lib.average_expressions(subset))
+          by_slot[name] = _jf(davis.average_expressions(subset))
       result["by_slot"] = by_slot
     if any(self._davis_pairs.values()):
       result["davis_unsupervised"] = _davis_summary(self._davis_pairs)
@@ -424,7 +424,7 @@ def _match_objects(video: str, slot: int, state: _SlotState) -> list[dict[str, f
   res, gt = optimize.linear_sum_assignment(-cost)
   out = []
   for r, g in zip(res, gt):
-    js, fs = metrics_lib.db_statistics(j[:, r, g]), metrics_lib.db_statistics(f[:, r, g])
+    js, fs = davis.db_statistics(j[:, r, g]), davis.db_statistics(f[:, r, g])
     out.append({"J": js["mean"], "J-Recall": js["recall"], "J-Decay": js["decay"],
                 "F": fs["mean"], "F-Recall": fs["recall"], "F-Decay": fs["decay"]})
   return out
@@ -486,7 +486,7 @@ def evaluate(predict_fn, variables, pipe, samples: Sequence[Sample], mesh,
   """Predicts every sample of `pipe` (an eval `InputPipeline` over `samples`) and scores.
 
   Args:
-    predict_fn, variables: from `evaluator.make_predict_fn` and the train state.
+    predict_fn, variables: from `frame_eval.make_predict_fn` and the train state.
     pipe: `InputPipeline(train=False)` over `samples` (best ordered by `frame_major`).
     samples: the pipeline's samples.
     mesh: the device mesh.
@@ -497,9 +497,9 @@ def evaluate(predict_fn, variables, pipe, samples: Sequence[Sample], mesh,
     The result dict on process 0 (which alone writes files), None on the others.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from rvs_jax import evaluator  # pylint: disable=g-import-not-at-top
+  from rvs_jax.evaluation import frame_eval  # pylint: disable=g-import-not-at-top
 
-  batches = evaluator.predict_batches(predict_fn, variables, pipe, mesh)
+  batches = frame_eval.predict_batches(predict_fn, variables, pipe, mesh)
   if jax.process_index() != 0:
     for _ in batches:  # Every process takes part in the collective predictions.
       pass
@@ -510,7 +510,7 @@ def evaluate(predict_fn, variables, pipe, samples: Sequence[Sample], mesh,
 
 def table(result: dict[str, Any], title: str) -> str:
   """The printed tables: overall, per slot, and the official Ref-DAVIS protocol."""
-  lines = [metrics_lib.format_results(result["metrics"], title=title)]
+  lines = [report.format_results(result["metrics"], title=title)]
   if result.get("by_slot"):
     lines.append(_rows_table(result["by_slot"], "per-expression scores by slot"))
   if result.get("davis_unsupervised"):
@@ -552,7 +552,8 @@ def run(config, workdir: str, model, variables, mesh,
     (result, JSON path) on process 0, None elsewhere.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from rvs_jax import datasets, evaluator  # pylint: disable=g-import-not-at-top
+  from rvs_jax import datasets  # pylint: disable=g-import-not-at-top
+  from rvs_jax.evaluation import frame_eval  # pylint: disable=g-import-not-at-top
 
   if config.eval.protocol != PROTOCOL:
     logging.info("video benchmarks always use the absolute %.1f threshold at the frame "
@@ -564,11 +565,11 @@ def run(config, workdir: str, model, variables, mesh,
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
   out_dir = os.path.join(workdir, "eval", f"{config.data.name}_{split}")
-  result = evaluate(evaluator.make_predict_fn(model), variables, pipe, samples, mesh,
+  result = evaluate(frame_eval.make_predict_fn(model), variables, pipe, samples, mesh,
                     out_dir)
   if jax.process_index() != 0:
     return None
-  path = evaluator.write_result(workdir, config.data.name, split, PROTOCOL, result)
+  path = frame_eval.write_result(workdir, config.data.name, split, PROTOCOL, result)
   print(table(result, f"{config.data.name} {split} (every frame, threshold "
                       f"{THRESHOLD})"))
   if "J" not in result["metrics"]:

