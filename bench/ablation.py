@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rvs_jax import app, platform
+from rvs_jax.models import variants
 
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from configs import common, synthetic
-from rvs_jax import platform
+SYNTHETIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "configs", "synthetic.py")
 
 TABLES = {
     "V": ["temporal_only", "plus_spatial", "plus_cmam", "plus_cmam_plus", "full"],
@@ -44,7 +43,7 @@ def run(row: str, seed: int, args) -> dict:
   if os.path.exists(done):
     with open(done, encoding="utf-8") as f:
       return json.load(f)
-  config = synthetic.get_config(f"{row},tiny")
+  config = app.load_config_file(f"{SYNTHETIC}:{row},tiny")
   config.seed = seed
   config.data.root = args.data
   config.train.eval_every_epochs = 1000  # Only after the last step.
@@ -108,9 +107,9 @@ def main(argv=None) -> None:
   platform.configure()
   rows = [r for r in args.rows.split(",") if r] or list(dict.fromkeys(
       r for t in args.tables.split(",") for r in TABLES[t.strip()]))
-  unknown = [r for r in rows if r not in common.ABLATIONS]
+  unknown = [r for r in rows if r not in variants.ABLATIONS]
   if unknown:
-    raise SystemExit(f"unknown rows {unknown}; known: {sorted(common.ABLATIONS)}")
+    raise SystemExit(f"unknown rows {unknown}; known: {sorted(variants.ABLATIONS)}")
   seeds = [int(s) for s in args.seeds.split(",")]
   os.makedirs(args.out, exist_ok=True)
   results = {row: [run(row, s, args) for s in seeds] for row in rows}

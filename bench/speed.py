@@ -10,8 +10,9 @@ What each figure is:
 
 * Models: `cstm` and `lstc` at full size (320x320, 8 frames); `tiny` is `cstm:tiny`
   (64x64, narrow and shallow), the test-size model in the CSTM layout, chosen because a
-  PyTorch counterpart of exactly that network exists. Any `configs/<name>.py:<args>`
-  spec works too, e.g. `lstc:tiny` (the main job's model) or `lstc:plus_cmam`.
+  PyTorch counterpart of exactly that network exists. Any variant names joined by `:`
+  work too, e.g. `lstc:tiny` (the main job's model) or `lstc:plus_cmam`, and so does a
+  config file `path/to/config.py[:args]`.
 * JAX forward: `model.apply(..., train=False, all_maps=False)` under `jax.jit`, i.e.
   inference computes the final map only, not the five coarse deep-supervision heads.
   Median of `--steps` calls after one warm-up call; "s/clip" is the batch time / batch.
@@ -44,7 +45,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib
 import json
 import os
 import platform as py_platform
@@ -57,7 +57,6 @@ from typing import Any, Callable
 import numpy as np
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, _ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from rvs_jax import platform
@@ -83,20 +82,20 @@ class Spec:
 
 def load_spec(name: str, dtype: str, conv3d_impl: str | None = None,
               conv2d_impl: str | None = None) -> Spec:
-  """`cstm`, `lstc`, `tiny` or `<config module>[:args]` -> `Spec`, with overrides."""
-  from rvs_jax import models
-  config_spec = ALIASES.get(name, name)
-  module, _, arg = config_spec.partition(":")
-  config = importlib.import_module(f"configs.{module}").get_config(arg)
+  """Variant names (`cstm`, `lstc`, `tiny`, `cstm,tiny`, ...) or a config file
+  `path.py[:args]` -> `Spec`, with overrides."""
+  from rvs_jax import app, experiment, models
+  name = ALIASES.get(name, name)
+  config = (app.load_config_file(name) if name.partition(":")[0].endswith(".py")
+            else experiment.get_config("a2d_sentences", name.replace(":", ",")))
   fields = config.model.to_dict()
   fields["dtype"] = dtype
   if conv3d_impl:
     fields["conv3d_impl"] = conv3d_impl
   if conv2d_impl:
     fields["conv2d_impl"] = conv2d_impl
-  data = config.get("data", config)
-  return Spec(name, config_spec, models.model_config(fields),
-              int(data.image_size), int(data.num_frames))
+  return Spec(name, name, models.model_config(fields), int(config.data.image_size),
+              int(config.data.num_frames))
 
 
 def make_inputs(spec: Spec, batch: int, size: int | None = None, seed: int = 0):
@@ -200,9 +199,9 @@ def jax_train(model, direct_model, variables, inputs, steps: int) -> dict[str, f
   """Times the trainer's jitted train step (state donated): s/step, compile s, FLOPs."""
   import jax
   import jax.numpy as jnp
-  from configs import common
+  from rvs_jax import experiment
   from rvs_jax.train import optim, trainer
-  train_cfg = common.experiment_config(common.LSTC, [], dataset="bench").train
+  train_cfg = experiment.get_config("a2d_sentences").train
   tx, _ = optim.make_optimizer(train_cfg, steps_per_epoch=1000)
   # Copies: the step donates the state, and `variables` still serves the next batch size.
   params, batch_stats = jax.tree.map(jnp.copy, (variables["params"],

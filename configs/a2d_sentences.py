@@ -9,11 +9,8 @@ Args: `cstm` (the CVPR'21 model instead of `lstc`), `tiny`, ablation names.
 
 import ml_collections
 
-from configs import common
+from rvs_jax import experiment
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  args = common.parse_arg(arg)
-  base = common.CSTM if "cstm" in args else common.LSTC
-  return common.experiment_config(base, [a for a in args if a != "cstm"],
-                                  dataset="a2d_sentences")
+  return experiment.get_config("a2d_sentences", arg)

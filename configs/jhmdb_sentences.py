@@ -6,13 +6,10 @@
 
 import ml_collections
 
-from configs import common
+from rvs_jax import experiment
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  args = common.parse_arg(arg)
-  base = common.CSTM if "cstm" in args else common.LSTC
-  config = common.experiment_config(base, [a for a in args if a != "cstm"],
-                                    dataset="jhmdb_sentences", eval_split="test")
+  config = experiment.get_config("jhmdb_sentences", arg, eval_split="test")
   config.train.num_epochs = 0
   return config

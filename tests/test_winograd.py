@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import cstm
+from configs import a2d_sentences
 from rvs_jax import models
 from rvs_jax.models import layers, winograd
 
@@ -133,7 +133,7 @@ def test_conv2d_impl_reaches_every_3x3_conv_of_the_model():
   The wiring check traces only (compiling the whole model twice cost ~2 min); the
   numerics of each path are the tests above.
   """
-  config = cstm.get_config("tiny")
+  config = a2d_sentences.get_config("cstm,tiny")
   base = models.model_config(config.model)
   video = jnp.zeros((1, 4, 64, 64, 3))
   words, mask = jnp.zeros((1, 6, 300)), jnp.ones((1, 6), bool)

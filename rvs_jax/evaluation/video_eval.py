@@ -77,6 +77,7 @@ import numpy as np
 from PIL import Image
 from scipy import optimize
 
+from rvs_jax import files
 from rvs_jax.evaluation import davis, report
 from rvs_jax.data import registry
 from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
@@ -457,10 +458,11 @@ def write_zip(out_dir: str) -> str:
   """
   path = out_dir.rstrip(os.sep) + "_submission.zip"
   ann = os.path.join(out_dir, "Annotations")
-  with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-    for folder, dirs, files in os.walk(ann):
+  # Renamed into place complete, so a failed zip never replaces a good one.
+  with files.atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+    for folder, dirs, names in os.walk(ann):
       dirs.sort()
-      for name in sorted(files):
+      for name in sorted(names):
         full = os.path.join(folder, name)
         zf.write(full, os.path.relpath(full, out_dir))
   return path

@@ -36,8 +36,9 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 class ModelConfig:
   """Every hyper-parameter of the network. Defaults are the TPAMI model (`lstc`).
 
-  Configs (`configs/*.py`) hold the same fields in `config.model`; `build_model` turns
-  that section into this dataclass, refusing unknown fields.
+  The other variants (`cstm`, `tiny`, the ablation rows) are named sets of overrides in
+  `rvs_jax.models.variants`. Configs hold every field in `config.model`; `build_model`
+  turns that section into this dataclass, refusing unknown fields.
   """
   # Language.
   text_hidden: int = 300            # GRU width C_l (300 in the paper, 512 in CSTM).
@@ -51,8 +52,10 @@ class ModelConfig:
   i3d_pad_mode: str = "tf_same"     # 'torch_port' for the CSTM checkpoint.
   i3d_width_mult: float = 1.0
   i3d_mixed_per_stage: tuple[int, int, int] = (2, 5, 2)
-  spatial_input_norm: str = "none"  # none | imagenet | inception
-  temporal_input_norm: str = "none"
+  # What the pretrained encoders expect: ImageNet mean/std (torchvision ResNet-50) and
+  # [-1, 1] (the Kinetics I3D); CSTM feeds [0, 1] unnormalised ("none").
+  spatial_input_norm: str = "imagenet"  # none | imagenet | inception
+  temporal_input_norm: str = "inception"
   freeze_bn: bool = False           # Encoders always use BN running statistics.
   conv3d_impl: str = "fold"         # See layers.Conv3D.
   conv2d_impl: str = "auto"         # 'auto': Winograd 3x3 convs on CPU (layers.conv_nhwc).
