@@ -114,8 +114,20 @@ def test_jhmdb_bad_input(trees, tmp_path):
     jhmdb.load_jhmdb(root)
   with open(os.path.join(root, "jhmdb_annotation.txt"), "w") as f:
     f.write("video_id,query\npullup_a,\n")
-  with pytest.raises(DataError, match="empty query"):
+  with pytest.raises(DataError, match="no sentence for 3 video"):  # Truncated file.
     jhmdb.load_jhmdb(root)
+
+
+def test_jhmdb_empty_sentence_is_skipped_with_a_warning(trees, tmp_path, caplog):
+  root = _copy(trees, "jhmdb", tmp_path)
+  path = os.path.join(root, "jhmdb_annotation.txt")
+  with open(path) as f:
+    text = f.read()
+  with open(path, "w") as f:
+    f.write(text.replace("pullup_a,man doing pullups on a bar", "pullup_a,"))
+  samples = jhmdb.load_jhmdb(root)
+  assert samples and not any(s.video_id == "pullup_a" for s in samples)
+  assert "video 'pullup_a': sentence skipped: empty sentence" in caplog.text
 
 
 # ----------------------------------------------------------------------------------------

@@ -44,17 +44,16 @@ from __future__ import annotations
 
 import collections
 import csv
-import json
-import logging
 import os
-from typing import Any, Sequence
+import re
+from typing import Any, Collection, Mapping, Sequence
 
 import h5py
 import numpy as np
 
-from rvs_jax.data.types import DataError, Sample
-from rvs_jax.data.validate import Report, decode_lines
 from rvs_jax.data import video_io
+from rvs_jax.data.checks import Report, Strict, read_json, read_lines
+from rvs_jax.data.types import DataError, Sample
 from rvs_jax.data.video_io import Mp4Video
 
 SPLITS = {"train": 0, "test": 1}
@@ -67,7 +66,6 @@ ANNOTATION_DIR = "text_annotations/a2d_annotation_with_instances"
 ANNOTATION_HEADER = ("video_id", "instance_id", "query")
 META_FILE = "synthetic_meta.json"  # Only present in the synthetic benchmark.
 
-log = logging.getLogger(__name__)
 
 
 def _instances(f: h5py.File, path: str) -> np.ndarray:
@@ -101,8 +99,8 @@ class A2DMask:
         masks = np.asarray(f["reMask"][()])
     except DataError:
       raise
-    except (OSError, KeyError, ValueError) as e:
-      raise DataError(f"cannot read mask file {self.path} (instance "
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+      raise DataError(f"{self.path}: unreadable h5 file (instance "
                       f"{self.instance_id}): {e}") from e
     if masks.ndim == 2:
       # MATLAB drops the trailing singleton dimension when the frame has one mask.
@@ -120,6 +118,36 @@ class A2DMask:
     return mask > 0
 
 
+def check_frame_count(sink, clip: str, num_frames: int,
+                      annotated: Mapping[int, str]) -> None:
+  """Every annotated frame (1-based, -> its h5 file) must exist in the decoded video.
+
+  A video shorter than its annotations would pair masks with the wrong frames (clip
+  indices are clamped to the video), so this is an error on every path.
+  """
+  for frame in sorted(annotated):
+    if frame > num_frames:
+      sink.error(annotated[frame], f"frame-count mismatch: annotates frame {frame} but "
+                                   f"{clip} decodes {num_frames} frames")
+
+
+class A2DVideo(Mp4Video):
+  """An `Mp4Video` that refuses a decoded frame count its annotations contradict.
+
+  The reader cannot know the decoded length without decoding, so the check runs on the
+  first decode (the training loader and the TFDS builder both decode before use).
+  """
+
+  def __init__(self, path: str | os.PathLike, annotated: Mapping[int, str]):
+    super().__init__(path)
+    self.annotated = dict(annotated)
+
+  def frames(self) -> np.ndarray:
+    arr = super().frames()
+    check_frame_count(Strict(), self.path, arr.shape[0], self.annotated)
+    return arr
+
+
 def parse_videoset_row(row: Sequence[str]) -> dict[str, Any]:
   """One 9-column `videoset.csv` row -> dict; raises ValueError on a non-integer."""
   return dict(vid=row[0].strip(), label=int(row[1]), height=int(row[4]),
@@ -135,77 +163,215 @@ def split_annotation_row(row: Sequence[str]) -> tuple[str, str, str]:
   return row[0].strip(), row[1].strip(), ",".join(row[2:]).strip()
 
 
-def read_videoset(root: str) -> list[dict[str, Any]]:
-  """Parses `Release/videoset.csv` (no header, 9 columns).
+def read_videoset(root: str, sink=None) -> list[dict[str, Any]]:
+  """Parses and checks `Release/videoset.csv` (no header, 9 columns).
+
+  Args:
+    root: the dataset folder.
+    sink: where findings go (`checks.Strict()` by default: the first error raises).
 
   Returns:
     One dict per row: vid, label, height, width, total_frames, annotated_frames, subset.
   """
+  sink = sink or Strict()
   path = os.path.join(root, VIDEOSET_FILE)
-  if not os.path.isfile(path):
-    raise DataError(f"A2D video list not found: {path}")
-  rows = []
-  with open(path, newline="", encoding="utf-8") as f:
-    for lineno, row in enumerate(csv.reader(f), 1):
-      if not row or not "".join(row).strip():
-        continue
-      if len(row) != 9:
-        raise DataError(f"{path}:{lineno}: expected 9 columns, got {len(row)}: {row}")
-      try:
-        rows.append(parse_videoset_row(row))
-      except ValueError as e:
-        raise DataError(f"{path}:{lineno}: bad row {row}: {e}") from e
+  got = read_lines(sink, path, "A2D video list")
+  rows: list[dict[str, Any]] = []
+  for line_no, line in enumerate(got[0] if got else [], start=1):
+    if not line.strip():
+      continue
+    row = next(csv.reader([line]))
+    if len(row) != 9:
+      sink.error(f"{path}:{line_no}", f"expected 9 columns, got {len(row)}: {row} "
+                                      "(file truncated?)")
+      continue
+    try:
+      rows.append(parse_videoset_row(row))
+    except ValueError:
+      sink.error(f"{path}:{line_no}", f"non-integer size/subset: {row}")
+  if got is not None and not rows:
+    sink.error(path, "no videos (empty file)")
   return rows
 
 
-def read_annotations(root: str) -> tuple[dict[str, list[tuple[int, str]]], int]:
-  """Parses `a2d_annotation.txt`.
+def read_annotations(root: str, sink=None, videos: Collection[str] | None = None,
+                     missed: Collection[str] = ()
+                     ) -> tuple[dict[str, list[tuple[int, str]]], int]:
+  """Parses and checks `a2d_annotation.txt`.
+
+  Errors (the file cannot be trusted): missing, not UTF-8, empty, wrong header, header
+  only, a row with fewer than 3 columns, and -- when `videos` is given -- a video of
+  `videoset.csv` that has no row although `a2d_missed_videos.txt` does not list it (a
+  truncated file). Skipped rows (warnings naming the video): non-integer instance id
+  (the release's `"1 (copy)"` row), empty sentence, video not in `videoset.csv`.
+
+  Args:
+    root: the dataset folder.
+    sink: where findings go (`checks.Strict()` by default).
+    videos: the ids of `videoset.csv`, for the existence and coverage checks.
+    missed: the ids of `a2d_missed_videos.txt`.
 
   Returns:
-    ({video_id: [(instance_id, query), ...]} in file order, number of dropped rows).
+    ({video_id: [(instance_id, query), ...]} in file order, number of skipped rows).
   """
+  sink = sink or Strict()
   path = os.path.join(root, ANNOTATION_FILE)
-  if not os.path.isfile(path):
-    raise DataError(f"A2D annotation file not found: {path}")
+  got = read_lines(sink, path, "A2D annotation file")
+  if got is None:
+    return {}, 0
+  body = [(n, line) for n, line in enumerate(got[0], start=1) if line.strip()]
+  if not body:
+    sink.error(path, "empty file (expected the header video_id,instance_id,query and "
+                     "one row per sentence)")
+    return {}, 0
+  header_no, header = body[0]
+  if tuple(c.strip() for c in next(csv.reader([header]))[:3]) != ANNOTATION_HEADER:
+    sink.error(f"{path}:{header_no}", f"expected header 'video_id,instance_id,query', "
+                                      f"got {header!r}")
+  if len(body) == 1:
+    sink.error(path, "no sentence rows (header only)")
   out: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)
-  dropped = 0
-  with open(path, newline="", encoding="utf-8") as f:
-    reader = csv.reader(f)
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header[:3]) != ANNOTATION_HEADER:
-      raise DataError(f"{path}: expected header video_id,instance_id,query, got {header}")
-    for lineno, row in enumerate(reader, 2):
-      if not row:
-        continue
-      if len(row) < 3:
-        raise DataError(f"{path}:{lineno}: expected 3 columns, got {row}")
-      vid, inst, query = split_annotation_row(row)
-      try:
-        inst_id = int(inst)
-      except ValueError:
-        # The real file's "1 (copy)" row (T6bNPuKV-wY); MTTR drops it too.
-        dropped += 1
-        log.info("%s:%d: dropping row with instance id %r", path, lineno, inst)
-        continue
-      out[vid].append((inst_id, query))
-  return dict(out), dropped
+  mentioned: set[str] = set()
+  skipped = 0
+  for line_no, line in body[1:]:
+    where = f"{path}:{line_no}"
+    row = next(csv.reader([line]))
+    if len(row) < 3:
+      sink.error(where, f"expected 3 columns, got {row} (file truncated?)")
+      continue
+    vid, inst, query = split_annotation_row(row)
+    mentioned.add(vid)
+    if videos is not None and vid not in videos:
+      sink.skip(where, vid, f"sentence skipped: no such video in {VIDEOSET_FILE}")
+    elif not re.fullmatch(r"\d+", inst):
+      sink.skip(where, vid, f"sentence skipped: instance id {inst!r} is not an integer")
+    elif not query:
+      sink.skip(where, vid, f"sentence of instance {inst} skipped: empty sentence")
+    else:
+      out[vid].append((int(inst), query))
+      continue
+    skipped += 1
+  if videos is not None and len(body) > 1:
+    lost = [v for v in videos if v not in mentioned and v not in missed]
+    if lost:
+      sink.error(path, f"no sentence for {len(lost)} video(s) of {VIDEOSET_FILE} that "
+                       f"{MISSED_FILE} does not list (e.g. {sorted(lost)[:3]}): file "
+                       "truncated?")
+  return dict(out), skipped
 
 
-def read_missed(root: str) -> set[str]:
-  """Video ids in `a2d_missed_videos.txt` (empty set when the file is absent)."""
+def read_missed(root: str, sink=None) -> set[str]:
+  """Video ids in `a2d_missed_videos.txt` (empty set, and a note, when it is absent)."""
+  sink = sink or Strict()
   path = os.path.join(root, MISSED_FILE)
   if not os.path.isfile(path):
+    sink.note(path, "missing: no video is excluded")
     return set()
-  with open(path, encoding="utf-8") as f:
-    return {line.strip() for line in f if line.strip()}
+  got = read_lines(sink, path, "missed-videos list")
+  return {line.strip() for line in (got[0] if got else []) if line.strip()}
+
+
+def read_instance_h5(sink, path: str, load_masks: bool = False) -> dict[str, Any] | None:
+  """Opens and checks one annotated frame's h5 file; None (after an error) if unusable.
+
+  Errors: unreadable / truncated file, missing `instance` or `reMask`, a `reMask` of
+  the wrong rank, fewer masks than instances. Notes: extra masks, duplicate instances.
+
+  Returns:
+    `{"instances": int64 (N,), "labels": (N,) or None, "size": (H, W),
+    "masks": the raw `reMask` if `load_masks` else None}`.
+  """
+  try:
+    with h5py.File(path, "r") as f:
+      missing = [k for k in ("instance", "reMask") if k not in f]
+      if missing:
+        sink.error(path, f"missing dataset(s) {missing}: has {sorted(f.keys())}, needs "
+                         "'instance' and 'reMask'")
+        return None
+      instances = np.asarray(f["instance"][()]).reshape(-1)
+      labels = np.asarray(f["id"][()]).reshape(-1) if "id" in f else None
+      shape = tuple(f["reMask"].shape)
+      masks = np.asarray(f["reMask"][()]) if load_masks else None
+  except (OSError, KeyError, ValueError, RuntimeError) as e:
+    sink.error(path, f"unreadable h5 file, truncated? ({e})")
+    return None
+  if len(shape) not in (2, 3):
+    sink.error(path, f"reMask has shape {shape}, expected (N, W, H) or (W, H)")
+    return None
+  if not np.all(np.isfinite(instances)) or np.any(instances != np.round(instances)):
+    sink.error(path, f"'instance' holds non-integer ids {instances.tolist()}")
+    return None
+  instances = instances.astype(np.int64)
+  n_masks = 1 if len(shape) == 2 else shape[0]
+  if n_masks < len(instances):
+    sink.error(path, f"{n_masks} masks for {len(instances)} instances")
+    return None
+  if n_masks > len(instances):
+    sink.note(path, f"{n_masks} masks for {len(instances)} instances: extra masks "
+                    "ignored")
+  dup = sorted({int(i) for i in instances if (instances == i).sum() > 1})
+  if dup:
+    sink.note(path, f"instance(s) {dup} listed twice: first mask used")
+  size = shape[::-1] if len(shape) == 2 else shape[:0:-1]
+  return dict(instances=instances, labels=labels, size=tuple(size), masks=masks)
+
+
+def read_video_annotations(sink, root: str, video: Mapping[str, Any],
+                           load_masks: bool = False
+                           ) -> tuple[str, str, list[tuple[int, str, dict[str, Any]]]]:
+  """Checks one video's clip and h5 folder; returns (clip, h5 folder, annotated frames).
+
+  Errors: missing clip, missing or empty h5 folder, an h5 name that is not a frame
+  number, and `read_instance_h5`'s. Skipped (warning): fewer h5 files than the
+  `annotated_frames` of `videoset.csv` -- the samples of the missing frames.
+
+  Returns:
+    `(clip path, h5 folder, [(frame (1-based), h5 path, read_instance_h5(...))])`.
+  """
+  vid = video["vid"]
+  clip = os.path.join(root, CLIPS_DIR, f"{vid}.mp4")
+  if not os.path.isfile(clip):
+    sink.error(clip, f"missing video file (video {vid})")
+  ann_dir = os.path.join(root, ANNOTATION_DIR, vid)
+  if not os.path.isdir(ann_dir):
+    sink.error(ann_dir, f"missing annotation folder (video {vid})")
+    return clip, ann_dir, []
+  names = sorted(n for n in os.listdir(ann_dir) if n.endswith(".h5"))
+  if not names:
+    sink.error(ann_dir, f"no .h5 annotation (video {vid})")
+  frames = []
+  for name in names:
+    path = os.path.join(ann_dir, name)
+    stem = name[:-len(".h5")]
+    if not stem.isdigit() or int(stem) < 1:
+      sink.error(path, "file name is not a frame number (00001.h5, ...)")
+      continue
+    header = read_instance_h5(sink, path, load_masks)
+    if header is not None:
+      frames.append((int(stem), path, header))
+  expected = video["annotated_frames"]
+  if names and len(names) < expected:
+    sink.skip(ann_dir, vid, f"{expected - len(names)} of its {expected} annotated "
+                            f"frames ({VIDEOSET_FILE}) have no h5 file: the samples of "
+                            "those frames are skipped")
+  return clip, ann_dir, frames
+
+
+def check_instances(sink, ann_dir: str, vid: str, rows: Sequence[tuple[int, str]],
+                    frames: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+  """A sentence whose instance is in no annotated frame gives no sample: say so."""
+  seen = {int(i) for _, _, h in frames for i in h["instances"]}
+  for inst in dict.fromkeys(i for i, _ in rows):
+    if inst not in seen:
+      sink.skip(ann_dir, vid, f"sentence(s) of instance {inst} skipped: the instance is "
+                              "in no annotated frame")
 
 
 def _read_kinds(root: str) -> dict[tuple[str, int], str]:
   path = os.path.join(root, META_FILE)
   if not os.path.isfile(path):
     return {}
-  with open(path, encoding="utf-8") as f:
-    meta = json.load(f)
+  meta = read_json(Strict(), path, "synthetic meta file")
   kinds = {}
   for vid, v in meta.get("videos", {}).items():
     for inst, o in v.get("objects", {}).items():
@@ -218,7 +384,11 @@ def load_a2d(root: str | os.PathLike, split: str) -> list[Sample]:
   """Reads A2D Sentences (or the synthetic benchmark, which uses the same layout).
 
   Every annotated frame's h5 file is opened once to read its `instance` list (about
-  12k files for the real data: a few seconds); masks are read lazily by `A2DMask`.
+  12k files for the real data: a few seconds); masks are read lazily by `A2DMask`, and
+  the clip's frame count is checked against the annotations when it is first decoded.
+  The checks are those of the validator (`read_videoset`, `read_annotations`,
+  `read_video_annotations`, `check_instances`, `check_frame_count`): an error raises,
+  a skipped sentence or frame is a logged warning naming the video.
 
   Args:
     root: the folder holding `Release/` and `text_annotations/`.
@@ -236,48 +406,30 @@ def load_a2d(root: str | os.PathLike, split: str) -> list[Sample]:
   root = os.fspath(root)
   if split not in SPLITS:
     raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-  videos = read_videoset(root)
-  annotations, _ = read_annotations(root)
-  missed = read_missed(root)
+  sink = Strict()
+  videos = read_videoset(root, sink)
+  missed = read_missed(root, sink)
+  annotations, _ = read_annotations(root, sink, {v["vid"] for v in videos}, missed)
   kinds = _read_kinds(root)
   samples: list[Sample] = []
   for v in videos:
     vid = v["vid"]
     if v["subset"] != SPLITS[split] or vid in missed or vid not in annotations:
       continue
-    clip = os.path.join(root, CLIPS_DIR, f"{vid}.mp4")
-    if not os.path.isfile(clip):
-      raise DataError(f"video file not found: {clip} (video {vid})")
-    video = Mp4Video(clip)
-    ann_dir = os.path.join(root, ANNOTATION_DIR, vid)
-    if not os.path.isdir(ann_dir):
-      raise DataError(f"annotation folder not found: {ann_dir} (video {vid})")
+    clip, ann_dir, frames = read_video_annotations(sink, root, v)
     # Rows of this video, exact duplicates removed. An instance with several distinct
     # queries gives one sample per query; its sample ids get a "#k" suffix (k >= 1) from
     # the second query on, so ids stay unique.
     rows = list(dict.fromkeys(annotations[vid]))
+    check_instances(sink, ann_dir, vid, rows, frames)
     per_inst: dict[int, int] = collections.Counter()
     suffix = []
     for inst, _ in rows:
       suffix.append(per_inst[inst])
       per_inst[inst] += 1
-    h5_files = sorted(n for n in os.listdir(ann_dir) if n.endswith(".h5"))
-    if not h5_files:
-      raise DataError(f"no .h5 annotation in {ann_dir} (video {vid})")
-    for name in h5_files:
-      path = os.path.join(ann_dir, name)
-      try:
-        frame = int(os.path.splitext(name)[0])
-      except ValueError as e:
-        raise DataError(f"annotation file name is not a frame number: {path}") from e
-      try:
-        with h5py.File(path, "r") as f:
-          instances = _instances(f, path)
-          labels = (np.asarray(f["id"][()]).reshape(-1) if "id" in f else None)
-      except DataError:
-        raise
-      except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"cannot read annotation file {path}: {e}") from e
+    video = A2DVideo(clip, {frame: path for frame, path, _ in frames})
+    for frame, path, header in frames:
+      instances, labels = header["instances"], header["labels"]
       for k, (inst, query) in enumerate(rows):
         hits = np.flatnonzero(instances == inst)
         if hits.size == 0:
@@ -360,126 +512,61 @@ def write_instance_h5(path: str, masks: Sequence[np.ndarray], instances: Sequenc
 # Validator: A2D Sentences
 
 
-def validate(root: str, quick: bool = False) -> Report:
-  """Checks `Release/` (videoset.csv, clips320H) and `text_annotations/`."""
-  report = Report()
-  vs_path = os.path.join(root, VIDEOSET_FILE)
-  videos: dict[str, dict[str, int]] = {}
-  for line_no, line in enumerate(decode_lines(report, vs_path) or [], start=1):
-    if not line.strip():
-      continue
-    row = next(csv.reader([line]))
-    if len(row) != 9:
-      report.error(f"{vs_path}:{line_no}", f"expected 9 columns, got {len(row)}")
-      continue
+def _probe_clip(report: Report, clip: str, quick: bool
+                ) -> tuple[int | None, tuple[int, int] | None]:
+  """(frame count, (H, W)) of a clip: decoded, or from the header with `quick`."""
+  if not os.path.isfile(clip):
+    return None, None
+  if quick:
     try:
-      v = parse_videoset_row(row)
-      videos[v["vid"]] = v
-    except ValueError:
-      report.error(f"{vs_path}:{line_no}", f"non-integer size/subset: {row}")
-  missed_path = os.path.join(root, MISSED_FILE)
-  missed = set()
-  if os.path.isfile(missed_path):
-    missed = {l.strip() for l in decode_lines(report, missed_path) or [] if l.strip()}
-  else:
-    report.note(missed_path, "missing: no video is excluded")
-  ann_path = os.path.join(root, ANNOTATION_FILE)
-  lines = decode_lines(report, ann_path) or []
-  if lines and tuple(c.strip() for c in lines[0].split(",")[:3]) != ANNOTATION_HEADER:
-    report.error(f"{ann_path}:1", "expected header 'video_id,instance_id,query'")
-  sentences: dict[str, dict[int, list[int]]] = collections.defaultdict(dict)
-  for line_no, line in enumerate(lines[1:], start=2):
-    if not line.strip():
+      import av  # pylint: disable=g-import-not-at-top
+      with av.open(clip) as c:
+        stream = c.streams.video[0]
+        return (stream.frames or None,
+                (stream.codec_context.height, stream.codec_context.width))
+    except Exception as e:  # pylint: disable=broad-except
+      report.error(clip, f"unreadable video ({type(e).__name__}: {e})")
+      return None, None
+  try:
+    frames = video_io.decode_mp4(clip)
+  except DataError as e:
+    report.error(clip, f"unreadable video ({e})")
+    return None, None
+  return frames.shape[0], tuple(frames.shape[1:3])
+
+
+def validate(root: str, quick: bool = False) -> Report:
+  """Checks `Release/` (videoset.csv, clips320H) and `text_annotations/`.
+
+  The reader's checks (`read_videoset`, `read_annotations`, `read_video_annotations`,
+  `check_instances`, `check_frame_count`) with a collecting sink, plus what only a full
+  pass can see: every clip decoded (or its header read with `quick`), mask sizes
+  against the frames, empty masks of referred instances.
+  """
+  report = Report()
+  videos = {v["vid"]: v for v in read_videoset(root, report)}
+  missed = read_missed(root, report)
+  annotations, _ = read_annotations(root, report, set(videos), missed)
+  for vid in sorted(annotations):
+    if vid in missed:
       continue
-    row = next(csv.reader([line]))
-    if len(row) < 3:
-      report.error(f"{ann_path}:{line_no}", f"expected 3 columns, got {row}")
-      continue
-    vid, inst, query = split_annotation_row(row)
-    if not query:
-      report.error(f"{ann_path}:{line_no}", f"empty query ({vid}, instance {inst})")
-    if not inst.isdigit():
-      report.note(f"{ann_path}:{line_no}", f"instance id {inst!r} is not an integer: "
-                                           "row dropped")
-      continue
-    if vid not in videos:
-      report.error(f"{ann_path}:{line_no}", f"video '{vid}' not in {vs_path}")
-      continue
-    if vid not in missed:
-      sentences[vid].setdefault(int(inst), []).append(line_no)
-  inst_root = os.path.join(root, ANNOTATION_DIR)
-  for vid in sorted(sentences):
-    clip = os.path.join(root, CLIPS_DIR, f"{vid}.mp4")
-    n_frames, size = None, None
-    if not os.path.isfile(clip):
-      report.error(clip, f"missing video file ({vid})")
-    elif quick:
-      try:
-        import av  # pylint: disable=g-import-not-at-top
-        with av.open(clip) as c:
-          stream = c.streams.video[0]
-          n_frames = stream.frames or None
-          size = (stream.codec_context.height, stream.codec_context.width)
-      except Exception as e:  # pylint: disable=broad-except
-        report.error(clip, f"unreadable video ({type(e).__name__}: {e})")
-    else:
-      try:
-        frames = video_io.decode_mp4(clip)
-        n_frames, size = frames.shape[0], frames.shape[1:3]
-      except DataError as e:
-        report.error(clip, f"unreadable video ({e})")
-    ann_dir = os.path.join(inst_root, vid)
-    if not os.path.isdir(ann_dir):
-      report.error(ann_dir, f"missing annotation folder ({vid})")
-      continue
-    found: dict[int, int] = collections.Counter()
-    for name in sorted(n for n in os.listdir(ann_dir) if n.endswith(".h5")):
-      path = os.path.join(ann_dir, name)
-      if not name[:-3].isdigit():
-        report.error(path, "file name is not a frame number")
-        continue
-      frame = int(name[:-3])
-      if n_frames is not None and not 1 <= frame <= n_frames:
-        report.error(path, f"frame-count mismatch: annotated frame {frame}, video has "
-                           f"{n_frames} frames ({clip})")
-      try:
-        with h5py.File(path, "r") as f:
-          if "instance" not in f or "reMask" not in f:
-            report.error(path, f"missing dataset(s): has {sorted(f.keys())}, needs "
-                               "'instance' and 'reMask'")
-            continue
-          instances = np.asarray(f["instance"][()]).reshape(-1).astype(np.int64)
-          masks = np.asarray(f["reMask"][()])
-      except (OSError, KeyError, ValueError) as e:
-        report.error(path, f"unreadable h5 file ({e})")
-        continue
-      n_masks = 1 if masks.ndim == 2 else masks.shape[0]
-      if masks.ndim not in (2, 3):
-        report.error(path, f"reMask has shape {masks.shape}")
-        continue
-      if n_masks < len(instances):
-        report.error(path, f"{n_masks} masks for {len(instances)} instances")
-      elif n_masks > len(instances):
-        report.note(path, f"{n_masks} masks for {len(instances)} instances: extra "
-                          "masks ignored")
-      dup = sorted({int(i) for i in instances if (instances == i).sum() > 1})
-      if dup:
-        report.note(path, f"instance(s) {dup} listed twice: first mask used")
-      mask_hw = masks.shape[::-1] if masks.ndim == 2 else masks.shape[:0:-1]
-      if size is not None and tuple(mask_hw) != tuple(size):
-        report.error(path, f"mask size {tuple(mask_hw)} != video frame size "
-                           f"{tuple(size)} ({clip})")
-      for inst in sentences[vid]:
+    clip, ann_dir, frames = read_video_annotations(report, root, videos[vid],
+                                                   load_masks=True)
+    rows = annotations[vid]
+    check_instances(report, ann_dir, vid, rows, frames)
+    n_frames, size = _probe_clip(report, clip, quick)
+    if n_frames is not None:
+      check_frame_count(report, clip, n_frames, {f: p for f, p, _ in frames})
+    for _, path, header in frames:
+      if size is not None and header["size"] != size:
+        report.error(path, f"mask size {header['size']} != video frame size {size} "
+                           f"({clip})")
+      masks, instances = header["masks"], header["instances"]
+      for inst in dict.fromkeys(i for i, _ in rows):
         hits = np.flatnonzero(instances == inst)
-        if hits.size == 0 or hits[0] >= n_masks:
+        if hits.size == 0:
           continue
-        found[inst] += 1
         mask = masks if masks.ndim == 2 else masks[hits[0]]
         if not mask.any():
-          report.error(path, f"empty mask for instance {inst} (sentence on "
-                             f"{ann_path} line(s) {sentences[vid][inst]})")
-    for inst, line_nos in sentences[vid].items():
-      if not found[inst]:
-        report.error(f"{ann_path}:{line_nos[0]}", f"instance {inst} of '{vid}' is in no "
-                                                  f"annotated frame of {ann_dir}")
+          report.error(path, f"empty mask for instance {inst} of '{vid}'")
   return report

@@ -34,18 +34,16 @@ import csv
 import dataclasses
 import functools
 import hashlib
-import io
 import json
 import os
 import re
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
-from PIL import Image
 import scipy.io
 
+from rvs_jax.data.checks import Report, Strict, read_image, read_lines
 from rvs_jax.data.types import DataError, Sample
-from rvs_jax.data.validate import Report, decode_lines, read_image
 from rvs_jax.data.video_io import FrameFolder
 
 ANNOTATION_FILE = "jhmdb_annotation.txt"
@@ -69,18 +67,31 @@ _FRAME_RE = re.compile(r"^(\d{5})\.png$")
 @functools.lru_cache(maxsize=4)
 def _load_part_mask(path: str) -> np.ndarray:
   # Cached: the 3 samples of a video read the same .mat one after the other.
+  return read_part_mask(Strict(), path)
+
+
+def read_part_mask(sink, path: str) -> np.ndarray | None:
+  """The `part_mask` array `(H, W, T)` of a `puppet_mask.mat`; None after an error."""
+  if not os.path.isfile(path):
+    sink.error(path, "missing mask file")
+    return None
   try:
     mat = scipy.io.loadmat(path)
-  except (OSError, ValueError, TypeError, NotImplementedError,
-          scipy.io.matlab.MatReadError) as e:
-    raise DataError(f"{path}: unreadable .mat file ({e})") from e
+  except Exception as e:  # pylint: disable=broad-except
+    # scipy raises anything from OSError to IndexError on a truncated file; the file is
+    # the only input here, so every failure is this file's problem.
+    sink.error(path, f"unreadable .mat file, truncated? ({type(e).__name__}: {e})")
+    return None
   if MASK_KEY not in mat:
-    raise DataError(f"{path}: no '{MASK_KEY}' variable (found {sorted(mat)})")
+    sink.error(path, f"no '{MASK_KEY}' variable (found "
+                     f"{sorted(k for k in mat if not k.startswith('__'))})")
+    return None
   masks = np.asarray(mat[MASK_KEY])
   if masks.ndim == 2:  # A one-frame video loses its trailing axis in MATLAB.
     masks = masks[:, :, None]
   if masks.ndim != 3:
-    raise DataError(f"{path}: '{MASK_KEY}' has shape {masks.shape}, expected [H, W, T]")
+    sink.error(path, f"'{MASK_KEY}' has shape {masks.shape}, expected [H, W, T]")
+    return None
   return masks
 
 
@@ -98,16 +109,39 @@ class PuppetMask:
     return masks[:, :, self.index] > 0
 
 
-def num_mask_frames(path: str) -> int:
+def num_mask_frames(sink, path: str) -> int | None:
   """Number of masks `T` in a `puppet_mask.mat`, read from the header only."""
+  if not os.path.isfile(path):
+    sink.error(path, "missing mask file")
+    return None
   try:
     for name, shape, _ in scipy.io.whosmat(path):
       if name == MASK_KEY:
         return 1 if len(shape) == 2 else int(shape[2])
-  except (OSError, ValueError, TypeError, NotImplementedError,
-          scipy.io.matlab.MatReadError) as e:
-    raise DataError(f"{path}: unreadable .mat file ({e})") from e
-  raise DataError(f"{path}: no '{MASK_KEY}' variable")
+  except Exception as e:  # pylint: disable=broad-except
+    sink.error(path, f"unreadable .mat file, truncated? ({type(e).__name__}: {e})")
+    return None
+  sink.error(path, f"no '{MASK_KEY}' variable")
+  return None
+
+
+def check_mask_count(sink, mask_path: str, n_masks: int, n_frames: int,
+                     video_dir: str) -> bool:
+  """Masks pair with frames 1..T; more masks than frames is an error. True if usable."""
+  if n_masks > n_frames:
+    sink.error(mask_path, f"frame-count mismatch: {n_masks} masks but only {n_frames} "
+                          f"frames in {video_dir}")
+    return False
+  if n_masks == 0:
+    sink.error(mask_path, "no masks")
+    return False
+  if n_masks < n_frames:
+    sink.note(mask_path, f"{n_masks} masks for {n_frames} frames: only frames "
+                         f"1..{n_masks} are usable")
+  if n_masks < SAMPLES_PER_VIDEO:
+    sink.note(mask_path, f"only {n_masks} usable frames: fewer than "
+                         f"{SAMPLES_PER_VIDEO} samples")
+  return True
 
 
 # ----------------------------------------------------------------------------------------
@@ -122,45 +156,60 @@ def split_annotation_row(row: list[str]) -> tuple[str, str]:
   return row[0].strip(), ",".join(row[1:]).strip()
 
 
-def read_annotations(path: str) -> list[tuple[str, str]]:
-  """Reads `jhmdb_annotation.txt` into `(video_id, query)` rows, in file order.
+def read_annotations(path: str, sink=None, videos: Collection[str] | None = None
+                     ) -> list[tuple[str, str]]:
+  """Reads and checks `jhmdb_annotation.txt`: `(video_id, query)` rows in file order.
 
-  Raises:
-    DataError: missing file, not UTF-8, wrong header, empty query or duplicate video.
+  Errors: missing, not UTF-8, empty, wrong header, header only, duplicate video and --
+  when `videos` (the folders of `Rename_Images`) is given -- a video without any row (a
+  truncated file: every J-HMDB video has one sentence). Skipped (warning): an empty
+  sentence, a sentence of a video that has no frames folder.
   """
-  try:
-    with open(path, "rb") as f:
-      raw = f.read()
-  except OSError as e:
-    raise DataError(f"{path}: cannot read annotation file ({e})") from e
-  try:
-    text = raw.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    raise DataError(f"{path}: not UTF-8 ({e})") from e
-  rows = list(csv.reader(io.StringIO(text)))
-  if not rows or tuple(c.strip() for c in rows[0][:2]) != ANNOTATION_HEADER:
-    raise DataError(f"{path}: expected header 'video_id,query'")
-  out, seen = [], set()
-  for line_no, row in enumerate(rows[1:], start=2):
-    if not row or not "".join(row).strip():
-      continue
-    video_id, query = split_annotation_row(row)
-    if not query:
-      raise DataError(f"{path}:{line_no}: empty query for video '{video_id}'")
+  sink = sink or Strict()
+  got = read_lines(sink, path, "annotation file")
+  if got is None:
+    return []
+  body = [(n, line) for n, line in enumerate(got[0], start=1) if line.strip()]
+  if not body:
+    sink.error(path, "empty file (expected the header video_id,query and one row per "
+                     "video)")
+    return []
+  header_no, header = body[0]
+  if tuple(c.strip() for c in next(csv.reader([header]))[:2]) != ANNOTATION_HEADER:
+    sink.error(f"{path}:{header_no}", f"expected header 'video_id,query', got "
+                                      f"{header!r}")
+  if len(body) == 1:
+    sink.error(path, "no annotations (header only)")
+  out, seen = [], {}
+  for line_no, line in body[1:]:
+    where = f"{path}:{line_no}"
+    video_id, query = split_annotation_row(next(csv.reader([line])))
     if video_id in seen:
-      raise DataError(f"{path}:{line_no}: duplicate video '{video_id}'")
-    seen.add(video_id)
-    out.append((video_id, query))
-  if not out:
-    raise DataError(f"{path}: no annotations")
+      sink.error(where, f"duplicate video '{video_id}' (also on line {seen[video_id]})")
+      continue
+    seen[video_id] = line_no
+    if videos is not None and video_id not in videos:
+      sink.skip(where, video_id, f"sentence skipped: no frames folder "
+                                 f"{FRAMES_DIR}/*/{video_id}")
+    elif not query:
+      sink.skip(where, video_id, "sentence skipped: empty sentence")
+    else:
+      out.append((video_id, query))
+  if videos is not None and len(body) > 1:
+    lost = sorted(set(videos) - set(seen))
+    if lost:
+      sink.error(path, f"no sentence for {len(lost)} video(s) of {FRAMES_DIR} (e.g. "
+                       f"{lost[:3]}): file truncated?")
   return out
 
 
-def index_actions(root: str) -> dict[str, str]:
+def index_actions(root: str, sink=None) -> dict[str, str]:
   """Maps video id -> action folder, from `Rename_Images/<action>/<video_id>`."""
+  sink = sink or Strict()
   frames_root = os.path.join(root, FRAMES_DIR)
   if not os.path.isdir(frames_root):
-    raise DataError(f"{frames_root}: missing frames folder")
+    sink.error(frames_root, "missing frames folder")
+    return {}
   index: dict[str, str] = {}
   for action in sorted(os.listdir(frames_root)):
     action_dir = os.path.join(frames_root, action)
@@ -168,26 +217,32 @@ def index_actions(root: str) -> dict[str, str]:
       continue
     for video_id in sorted(os.listdir(action_dir)):
       if video_id in index:
-        raise DataError(f"{action_dir}/{video_id}: video also in action "
-                        f"'{index[video_id]}'")
+        sink.error(os.path.join(action_dir, video_id),
+                   f"video also under action '{index[video_id]}'")
+        continue
       index[video_id] = action
   return index
 
 
-def list_frames(video_dir: str) -> list[str]:
-  """Returns the sorted frame paths `00001.png ...`; raises on gaps or no frames."""
+def list_frames(video_dir: str, sink=None) -> list[str]:
+  """The frame paths `00001.png ...` in order; gaps and stray names are errors."""
+  sink = sink or Strict()
   try:
-    names = sorted(n for n in os.listdir(video_dir) if _FRAME_RE.match(n))
-  except OSError as e:
-    raise DataError(f"{video_dir}: missing frames folder ({e})") from e
-  if not names:
-    raise DataError(f"{video_dir}: no frames (expected 00001.png ...)")
-  expected = [f"{i:05d}.png" for i in range(1, len(names) + 1)]
-  if names != expected:
-    missing = sorted(set(expected) - set(names))[:5]
-    raise DataError(f"{video_dir}: frames are not numbered 00001..{len(names):05d} "
-                    f"(e.g. missing {missing})")
-  return [os.path.join(video_dir, n) for n in names]
+    names = sorted(os.listdir(video_dir))
+  except OSError:
+    sink.error(video_dir, "missing frames folder")
+    return []
+  for n in names:
+    if n.endswith(".png") and not _FRAME_RE.match(n):
+      sink.error(os.path.join(video_dir, n), "unexpected file name (not %05d.png)")
+  numbers = sorted(int(n[:5]) for n in names if _FRAME_RE.match(n))
+  if not numbers:
+    sink.error(video_dir, "no frames (expected 00001.png ...)")
+    return []
+  for k in sorted(set(range(1, numbers[-1] + 1)) - set(numbers)):
+    # A gap would shift every later frame against its mask.
+    sink.error(os.path.join(video_dir, f"{k:05d}.png"), "missing frame")
+  return [os.path.join(video_dir, f"{k:05d}.png") for k in numbers]
 
 
 # ----------------------------------------------------------------------------------------
@@ -269,25 +324,18 @@ def load_jhmdb(root: str, split: str = "test", *, seed: int = DEFAULT_SEED,
   """
   if split not in ("test", "all"):
     raise ValueError(f"J-HMDB Sentences has only a 'test' split, got {split!r}")
-  annotations = read_annotations(os.path.join(root, ANNOTATION_FILE))
-  actions = index_actions(root)
+  sink = Strict()
+  actions = index_actions(root, sink)
+  annotations = read_annotations(os.path.join(root, ANNOTATION_FILE), sink, actions)
   chosen = read_samples_file(samples_file) if samples_file else None
   samples = []
   for video_id, query in annotations:
-    if video_id not in actions:
-      raise DataError(f"{os.path.join(root, FRAMES_DIR)}: no folder for video "
-                      f"'{video_id}' of {ANNOTATION_FILE}")
     action = actions[video_id]
-    frames = list_frames(os.path.join(root, FRAMES_DIR, action, video_id))
+    video_dir = os.path.join(root, FRAMES_DIR, action, video_id)
+    frames = list_frames(video_dir, sink)
     mask_path = os.path.join(root, MASKS_DIR, action, video_id, MASK_FILE)
-    if not os.path.isfile(mask_path):
-      raise DataError(f"{mask_path}: missing mask file for video '{video_id}'")
-    n_masks = num_mask_frames(mask_path)
-    if n_masks > len(frames):
-      raise DataError(f"{mask_path}: {n_masks} masks but only {len(frames)} frames "
-                      f"in {os.path.dirname(frames[0])}")
-    if n_masks == 0:
-      raise DataError(f"{mask_path}: no masks")
+    n_masks = num_mask_frames(sink, mask_path)
+    check_mask_count(sink, mask_path, n_masks, len(frames), video_dir)
     if chosen is None:
       picks = sample_frames(video_id, n_masks, seed=seed, count=samples_per_video)
     else:
@@ -298,8 +346,7 @@ def load_jhmdb(root: str, split: str = "test", *, seed: int = DEFAULT_SEED,
       if bad:
         raise DataError(f"{samples_file}: frames {bad} of '{video_id}' have no mask "
                         f"({mask_path} has {n_masks})")
-    with Image.open(frames[0]) as im:  # Header only: the size, for `info`.
-      width, height = im.size
+    height, width = read_image(sink, frames[0], False, "frame")  # Header: for `info`.
     video = FrameFolder(frames)
     for frame in picks:
       info: dict[str, Any] = {
@@ -317,97 +364,34 @@ def load_jhmdb(root: str, split: str = "test", *, seed: int = DEFAULT_SEED,
 
 
 def validate(root: str, quick: bool = False) -> Report:
-  """Checks `Rename_Images/`, `puppet_mask/` and `jhmdb_annotation.txt`."""
+  """Checks `Rename_Images/`, `puppet_mask/` and `jhmdb_annotation.txt`.
+
+  The reader's checks (`index_actions`, `read_annotations`, `list_frames`,
+  `read_part_mask`, `check_mask_count`) with a collecting sink, plus every frame decoded
+  (headers only with `quick`), mask sizes against the frames and empty masks.
+  """
   report = Report()
-  ann_path = os.path.join(root, ANNOTATION_FILE)
-  lines = decode_lines(report, ann_path) or []
-  rows: list[tuple[int, str, str]] = []
-  if lines and tuple(c.strip() for c in lines[0].split(",")[:2]) != ANNOTATION_HEADER:
-    report.error(f"{ann_path}:1", "expected header 'video_id,query'")
-  seen: dict[str, int] = {}
-  for line_no, line in enumerate(lines[1:], start=2):
-    if not line.strip():
-      continue
-    row = next(csv.reader([line]))
-    video_id, query = split_annotation_row(row)
-    if not query:
-      report.error(f"{ann_path}:{line_no}", f"empty query for video '{video_id}'")
-    if video_id in seen:
-      report.error(f"{ann_path}:{line_no}",
-                   f"video '{video_id}' also on line {seen[video_id]}")
-    seen[video_id] = line_no
-    rows.append((line_no, video_id, query))
-  if lines and not rows:
-    report.error(ann_path, "no annotations")
-  frames_root = os.path.join(root, FRAMES_DIR)
-  actions: dict[str, str] = {}
-  if not os.path.isdir(frames_root):
-    report.error(frames_root, "missing frames folder")
-  else:
-    for action in sorted(os.listdir(frames_root)):
-      action_dir = os.path.join(frames_root, action)
-      if os.path.isdir(action_dir):
-        for video_id in sorted(os.listdir(action_dir)):
-          if video_id in actions:
-            report.error(os.path.join(action_dir, video_id),
-                         f"video also under action '{actions[video_id]}'")
-          actions[video_id] = action
-  for video_id in sorted(set(actions) - set(seen)):
-    report.note(os.path.join(frames_root, actions[video_id], video_id),
-                "video has no sentence (not used)")
-  for line_no, video_id, _ in rows:
-    if video_id not in actions:
-      report.error(f"{ann_path}:{line_no}",
-                   f"no frames folder {FRAMES_DIR}/*/{video_id}")
-      continue
+  actions = index_actions(root, report)
+  rows = read_annotations(os.path.join(root, ANNOTATION_FILE), report, actions)
+  for video_id, _ in rows:
     action = actions[video_id]
-    video_dir = os.path.join(frames_root, action, video_id)
-    names = sorted(n for n in os.listdir(video_dir) if n.endswith(".png"))
-    numbers = sorted(int(n[:-4]) for n in names if n[:-4].isdigit() and len(n) == 9)
-    if not numbers:
-      report.error(video_dir, "no frames (expected 00001.png ...)")
+    video_dir = os.path.join(root, FRAMES_DIR, action, video_id)
+    frames = list_frames(video_dir, report)
+    if not frames:
       continue
-    for k in sorted(set(range(1, numbers[-1] + 1)) - set(numbers)):
-      report.error(os.path.join(video_dir, f"{k:05d}.png"), "missing frame")
-    for n in names:
-      if not (n[:-4].isdigit() and len(n) == 9):
-        report.error(os.path.join(video_dir, n), "unexpected file name (not %05d.png)")
-    n_frames = numbers[-1]
     frame_size = None
-    for k in numbers:
-      img = read_image(report, os.path.join(video_dir, f"{k:05d}.png"), not quick,
-                        "frame")
+    for path in frames:
+      img = read_image(report, path, not quick, "frame")
       if img is not None and frame_size is None:
         frame_size = img if isinstance(img, tuple) else img.shape[:2]
     mask_path = os.path.join(root, MASKS_DIR, action, video_id, MASK_FILE)
-    if not os.path.isfile(mask_path):
-      report.error(mask_path, f"missing mask file for video '{video_id}'")
-      continue
-    try:
-      mat = scipy.io.loadmat(mask_path)
-    except (OSError, ValueError, TypeError, NotImplementedError,
-            scipy.io.matlab.MatReadError) as e:
-      report.error(mask_path, f"unreadable .mat file ({e})")
-      continue
-    if MASK_KEY not in mat:
-      report.error(mask_path, f"no '{MASK_KEY}' variable")
-      continue
-    masks = np.asarray(mat[MASK_KEY])
-    if masks.ndim == 2:
-      masks = masks[:, :, None]
-    if masks.ndim != 3:
-      report.error(mask_path, f"'{MASK_KEY}' has shape {masks.shape}")
+    masks = read_part_mask(report, mask_path)
+    if masks is None:
       continue
     n_masks = masks.shape[2]
-    if n_masks > n_frames:
-      report.error(mask_path, f"frame-count mismatch: {n_masks} masks, {n_frames} "
-                              f"frames in {video_dir}")
-    elif n_masks < n_frames:
-      report.note(mask_path, f"{n_masks} masks for {n_frames} frames: only frames "
-                             f"1..{n_masks} are usable")
-    if 0 < n_masks < SAMPLES_PER_VIDEO:
-      report.note(mask_path, f"only {n_masks} usable frames: fewer than "
-                             f"{SAMPLES_PER_VIDEO} samples")
+    # The last frame's number: a gap is reported once (missing frame), not twice.
+    n_frames = int(os.path.basename(frames[-1])[:5])
+    check_mask_count(report, mask_path, n_masks, n_frames, video_dir)
     if frame_size is not None and tuple(masks.shape[:2]) != tuple(frame_size):
       report.error(mask_path, f"mask size {masks.shape[:2]} != frame size {frame_size}")
     empty = [t + 1 for t in range(min(n_masks, n_frames)) if not masks[:, :, t].any()]

@@ -50,11 +50,10 @@ import re
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
-from rvs_jax.data.types import DataError, Sample
-from rvs_jax.data.validate import Report, decode_lines, read_image
+from rvs_jax.data.checks import Report, Strict, read_image, read_lines
+from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png, read_label_png
+from rvs_jax.data.types import Sample
 from rvs_jax.data.video_io import FrameFolder
 
 SPLITS = ("train", "val")
@@ -81,6 +80,7 @@ EXPRESSION_FILES = (
 NAME_FIXES = {"clasic-car": "classic-car", "dog-scale": "dogs-scale",
               "motor-bike": "motorbike"}
 _LINE_RE = re.compile(r'^(\S+)\s+(\d+)\s+"(.*)"\s*$')
+_LOOSE_LINE_RE = re.compile(r'^(\S+)\s+(\S+)\s+"(.*)"\s*$')  # Any object id.
 
 
 def davis_dir(root: str) -> str:
@@ -132,59 +132,91 @@ def parse_expression_line(line: str) -> tuple[str, int, str] | None:
   return video, int(m.group(2)), m.group(3).strip()
 
 
-def read_expression_file(path: str) -> dict[str, dict[int, str]]:
-  """Reads one expression file into `{video: {obj_id: expression}}`.
+def read_expression_file(path: str, sink=None) -> dict[str, dict[int, str]]:
+  """Reads and checks one expression file: `{video: {obj_id: expression}}`.
 
-  Raises:
-    DataError: missing file, malformed line, empty expression, duplicate object.
+  Errors: missing, empty, a malformed line, a second expression for an object.
+  Skipped (warning): an empty expression, a non-integer object id. Notes: decoded as
+  latin-1 (the annot2 files), misspelt video names fixed.
   """
-  try:
-    with open(path, "rb") as f:
-      text, _ = decode_text(f.read())
-  except OSError as e:
-    raise DataError(f"{path}: cannot read expression file ({e})") from e
+  sink = sink or Strict()
+  got = read_lines(sink, path, "expression file", ("utf-8", "latin-1"))
+  if got is None:
+    return {}
+  lines, enc = got
+  if enc != "utf-8":
+    sink.note(path, f"decoded as {enc} (expected for the annot2 files)")
   out: dict[str, dict[int, str]] = {}
-  for line_no, line in enumerate(text.splitlines(), start=1):
+  fixed: dict[tuple[str, str], int] = collections.Counter()
+  for line_no, line in enumerate(lines, start=1):
     if not line.strip():
       continue
+    where = f"{path}:{line_no}"
     parsed = parse_expression_line(line)
     if parsed is None:
-      raise DataError(f'{path}:{line_no}: expected `<video> <obj_id> "<expression>"`, '
-                      f"got {line!r}")
+      loose = _LOOSE_LINE_RE.match(line.strip())
+      if loose:
+        video = NAME_FIXES.get(loose.group(1), loose.group(1))
+        sink.skip(where, video, f"expression skipped: object id {loose.group(2)!r} is "
+                                "not an integer")
+      else:
+        sink.error(where, f'expected `<video> <obj_id> "<expression>"`, got {line!r}')
+      continue
     video, obj_id, exp = parsed
+    if video != line.split()[0]:
+      fixed[(line.split()[0], video)] += 1
     if not exp:
-      raise DataError(f"{path}:{line_no}: empty expression for {video} object {obj_id}")
+      sink.skip(where, video, f"expression of object {obj_id} skipped: empty "
+                              "expression")
+      continue
     if obj_id in out.get(video, {}):
-      raise DataError(f"{path}:{line_no}: second expression for {video} object {obj_id}")
+      sink.error(where, f"second expression for {video} object {obj_id}")
+      continue
     out.setdefault(video, {})[obj_id] = exp
-  if not out:
-    raise DataError(f"{path}: no expressions")
+  for (wrong, right), count in sorted(fixed.items()):
+    sink.note(path, f"video name '{wrong}' fixed to '{right}' ({count} lines)")
+  if not any(line.strip() for line in lines):
+    sink.error(path, "no expressions (empty file)")
   return out
 
 
-def read_split(root: str, split: str) -> list[str]:
+def read_split(root: str, split: str, sink=None) -> list[str]:
   """Videos of `ImageSets/2017/<split>.txt`, in file order."""
+  sink = sink or Strict()
   path = split_file(root, split)
-  try:
-    with open(path, encoding="utf-8") as f:
-      videos = [line.strip() for line in f if line.strip()]
-  except (OSError, UnicodeDecodeError) as e:
-    raise DataError(f"{path}: cannot read split file ({e})") from e
-  if not videos:
-    raise DataError(f"{path}: empty split file")
+  got = read_lines(sink, path, "split file")
+  videos = [line.strip() for line in (got[0] if got else []) if line.strip()]
+  if got is not None and not videos:
+    sink.error(path, "empty split file")
   return videos
 
 
-def read_expressions(root: str) -> dict[str, list[dict[str, Any]]]:
-  """All expressions, interleaved: `{video: [{"exp_id", "obj_id", "exp", ...}, ...]}`."""
+def read_expressions(root: str, sink=None) -> dict[str, list[dict[str, Any]]]:
+  """All expressions, interleaved: `{video: [{"exp_id", "obj_id", "exp", ...}, ...]}`.
+
+  Videos that no `ImageSets/2017` split lists are left out with a warning.
+  """
+  sink = sink or Strict()
   tdir = text_dir(root)
-  per_file = [(spec, read_expression_file(os.path.join(tdir, spec.name)))
+  per_file = [(spec, read_expression_file(os.path.join(tdir, spec.name), sink))
               for spec in EXPRESSION_FILES]
+  in_splits = set()
+  for split in SPLITS:
+    if os.path.isfile(split_file(root, split)):
+      in_splits |= set(read_split(root, split, sink))
   out: dict[str, list[dict[str, Any]]] = {}
   for video in sorted({v for _, exps in per_file for v in exps}):
+    if in_splits and video not in in_splits:
+      sink.skip(tdir, video, "expressions skipped: the video is in no ImageSets/2017 "
+                             "split")
+      continue
     obj_ids = sorted({o for _, exps in per_file for o in exps.get(video, {})}, key=str)
     rows = []
     for rank, obj_id in enumerate(obj_ids):
+      missing = [spec.name for spec, exps in per_file
+                 if obj_id not in exps.get(video, {})]
+      if missing:
+        sink.note(tdir, f"{video} object {obj_id} has no expression in {missing}")
       for spec, exps in per_file:
         if obj_id in exps.get(video, {}):
           rows.append({"exp_id": str(4 * rank + spec.slot), "obj_id": obj_id,
@@ -194,26 +226,48 @@ def read_expressions(root: str) -> dict[str, list[dict[str, Any]]]:
   return out
 
 
-def list_video(root: str, video: str, annotations: str) -> tuple[list[str], list[str]]:
-  """(frame paths, mask paths) of a video; raises unless they pair up one to one."""
+def list_video(root: str, video: str, annotations: str, sink=None
+               ) -> tuple[list[str], list[str]]:
+  """(frame paths, mask paths) of a video; an error unless they pair up one to one."""
+  sink = sink or Strict()
   img_dir = frames_dir(root, video)
   ann_dir = masks_dir(root, video, annotations)
   try:
     frames = sorted(n[:-4] for n in os.listdir(img_dir) if n.endswith(".jpg"))
-  except OSError as e:
-    raise DataError(f"{img_dir}: missing frames folder for video '{video}'") from e
+  except OSError:
+    sink.error(img_dir, f"missing frames folder (video '{video}')")
+    return [], []
   try:
     masks = sorted(n[:-4] for n in os.listdir(ann_dir) if n.endswith(".png"))
-  except OSError as e:
-    raise DataError(f"{ann_dir}: missing annotation folder for video '{video}'") from e
+  except OSError:
+    sink.error(ann_dir, f"missing annotation folder (video '{video}')")
+    masks = None
   if not frames:
-    raise DataError(f"{img_dir}: no frames")
-  if frames != masks:
-    raise DataError(f"{ann_dir}: {len(masks)} masks for {len(frames)} frames in {img_dir}"
-                    f" (first difference: "
-                    f"{sorted(set(frames) ^ set(masks))[:3]})")
+    sink.error(img_dir, "no frames")
+  if masks is not None and frames != masks:
+    sink.error(ann_dir, f"frame-count mismatch: {len(masks)} masks for {len(frames)} "
+                        f"frames in {img_dir} (first difference: "
+                        f"{sorted(set(frames) ^ set(masks))[:3]})")
   return ([os.path.join(img_dir, f + ".jpg") for f in frames],
-          [os.path.join(ann_dir, f + ".png") for f in masks])
+          [os.path.join(ann_dir, f + ".png") for f in (masks or [])])
+
+
+def check_objects(sink, video: str, ann_dir: str, rows: list[dict[str, Any]],
+                  present: set[int]) -> None:
+  """Warns about objects of the expressions that occur in no mask of the video.
+
+  They are kept: the evaluation protocol scores every expression on every frame, so
+  such an expression is scored against empty masks (the id-space caveat of the module
+  docstring is the usual cause).
+  """
+  absent: dict[int, list[str]] = {}
+  for row in rows:
+    if row["obj_id"] not in present:
+      absent.setdefault(row["obj_id"], []).append(row["exp_id"])
+  for obj, exp_ids in sorted(absent.items()):
+    sink.skip(ann_dir, video, f"object {obj} (expressions {exp_ids}) never occurs in "
+                              "these masks (id-space mismatch?): scored against empty "
+                              "masks")
 
 
 def load_refer_davis(root: str, split: str = "val", *,
@@ -221,13 +275,18 @@ def load_refer_davis(root: str, split: str = "val", *,
                      targets: str = "all") -> list[Sample]:
   """Reads one split of Refer-DAVIS17.
 
+  The checks are the validator's (`read_expressions`, `read_split`, `list_video`,
+  `read_label_png`, `check_objects`): an error raises, a skipped expression is a logged
+  warning naming the video. Every annotation PNG is read once (a non-palette PNG is an
+  error; objects that never occur are reported).
+
   Args:
     root: folder holding `DAVIS/` and `davis_text_annotations/` (see module docstring).
     split: "train" (60 videos) or "val" (30 videos).
     annotations: "unsupervised" (`Annotations_unsupervised/480p`, ReferFormer's
       protocol) or "semi_supervised" (`Annotations/480p`). See the id-space caveat.
     targets: "all" (every frame) or "present" (frames where `mask == obj_id` is
-      non-empty; reads every PNG once).
+      non-empty).
 
   Returns:
     Samples ordered by video (split-file order), exp id, frame. `sample_id` is
@@ -245,22 +304,22 @@ def load_refer_davis(root: str, split: str = "val", *,
     raise ValueError(f"annotations must be one of {tuple(ANNOTATION_DIRS)}")
   if targets not in ("all", "present"):
     raise ValueError(f"targets must be 'all' or 'present', got {targets!r}")
-  expressions = read_expressions(root)
+  sink = Strict()
+  expressions = read_expressions(root, sink)
   samples = []
-  for video in read_split(root, split):
+  for video in read_split(root, split, sink):
     if video not in expressions:
-      raise DataError(f"{text_dir(root)}: no expressions for video '{video}' of "
-                      f"ImageSets/2017/{split}.txt")
-    frames, masks = list_video(root, video, annotations)
-    with Image.open(frames[0]) as im:  # Header only: the size, for `info`.
-      width, height = im.size
-    present = None
-    if targets == "present":
-      present = [set(np.unique(read_index_png(m)).tolist()) for m in masks]
+      sink.error(split_file(root, split), f"video '{video}' has no expression in "
+                                          f"{text_dir(root)}")
+    frames, masks = list_video(root, video, annotations, sink)
+    height, width = read_image(sink, frames[0], False, "frame")  # Header: for `info`.
+    present = [set(np.unique(read_index_png(m)).tolist()) for m in masks]
+    check_objects(sink, video, os.path.dirname(masks[0]), expressions[video],
+                  set().union(*present))
     video_src = FrameFolder(frames)
     for row in expressions[video]:
       for t, (frame_path, mask_path) in enumerate(zip(frames, masks)):
-        if present is not None and row["obj_id"] not in present[t]:
+        if targets == "present" and row["obj_id"] not in present[t]:
           continue
         frame = os.path.basename(frame_path)[:-4]
         info: dict[str, Any] = {
@@ -280,93 +339,42 @@ def load_refer_davis(root: str, split: str = "val", *,
 
 
 def validate(root: str, quick: bool = False,
-                         annotations: str = "unsupervised") -> Report:
-  """Checks DAVIS 480p frames/masks, ImageSets and the four expression files."""
+             annotations: str = "unsupervised") -> Report:
+  """Checks DAVIS 480p frames/masks, ImageSets and the four expression files.
+
+  The reader's checks with a collecting sink, plus every JPEG decoded (headers only
+  with `quick`) and mask sizes against the frames.
+  """
   report = Report()
   ann_sets = (list(ANNOTATION_DIRS) if annotations == "both" else [annotations])
-  tdir = text_dir(root)
-  exps: dict[str, dict[int, list[str]]] = collections.defaultdict(dict)
-  for spec in EXPRESSION_FILES:
-    path = os.path.join(tdir, spec.name)
-    lines = decode_lines(report, path, ("utf-8", "latin-1"))
-    if lines is None:
-      continue
-    with open(path, "rb") as f:
-      _, enc = decode_text(f.read())
-    if enc != "utf-8":
-      report.note(path, f"decoded as {enc} (expected for the annot2 files)")
-    seen = set()
-    fixed: dict[tuple[str, str], int] = collections.Counter()
-    for line_no, line in enumerate(lines, start=1):
-      if not line.strip():
-        continue
-      parsed = parse_expression_line(line)
-      if parsed is None:
-        report.error(f"{path}:{line_no}", f'expected `<video> <obj_id> "<expression>"`, '
-                                          f"got {line!r}")
-        continue
-      video, obj, text = parsed
-      if video != line.split()[0]:
-        fixed[(line.split()[0], video)] += 1
-      if not text:
-        report.error(f"{path}:{line_no}", f"empty expression ({video} object {obj})")
-      if (video, obj) in seen:
-        report.error(f"{path}:{line_no}", f"second expression for {video} object {obj}")
-      seen.add((video, obj))
-      exps[video].setdefault(obj, []).append(spec.name)
-    for (wrong, right), count in sorted(fixed.items()):
-      report.note(path, f"video name '{wrong}' fixed to '{right}' ({count} lines)")
-  for video in sorted(exps):
-    for obj, files in sorted(exps[video].items()):
-      if len(files) < len(EXPRESSION_FILES):
-        missing = sorted({s.name for s in EXPRESSION_FILES} - set(files))
-        report.note(tdir, f"{video} object {obj} has no expression in {missing}")
-  split_videos = set()
+  exps = read_expressions(root, report)
   for split in SPLITS:
     path = split_file(root, split)
-    videos = [l.strip() for l in decode_lines(report, path) or [] if l.strip()]
-    if os.path.isfile(path) and not videos:
-      report.error(path, "empty split file")
-    for video in videos:
-      split_videos.add(video)
+    for video in read_split(root, split, report):
       if video not in exps:
-        report.error(path, f"video '{video}' has no expression in {tdir}")
+        report.error(path, f"video '{video}' has no expression in {text_dir(root)}")
       img_dir = frames_dir(root, video)
       if not os.path.isdir(img_dir):
         report.error(img_dir, f"missing frames folder ({split} video '{video}')")
         continue
-      frames = sorted(n[:-4] for n in os.listdir(img_dir) if n.endswith(".jpg"))
-      if not frames:
-        report.error(img_dir, "no frames")
       sizes = {}
-      for name in frames:
-        img = read_image(report, os.path.join(img_dir, name + ".jpg"), not quick,
-                          "frame")
+      for name in sorted(n for n in os.listdir(img_dir) if n.endswith(".jpg")):
+        img = read_image(report, os.path.join(img_dir, name), not quick, "frame")
         if img is not None:
-          sizes[name] = img if isinstance(img, tuple) else img.shape[:2]
+          sizes[name[:-4]] = img if isinstance(img, tuple) else img.shape[:2]
       for ann in ann_sets:
-        ann_dir = masks_dir(root, video, ann)
-        if not os.path.isdir(ann_dir):
-          report.error(ann_dir, f"missing annotation folder ({split} video '{video}')")
-          continue
-        masks = sorted(n[:-4] for n in os.listdir(ann_dir) if n.endswith(".png"))
-        if masks != frames:
-          report.error(ann_dir, f"frame-count mismatch: {len(masks)} PNGs for "
-                                f"{len(frames)} frames in {img_dir}")
-        present = set()
-        for name in masks:
-          png = os.path.join(ann_dir, name + ".png")
-          labels = read_image(report, png, True, "annotation PNG")
+        frames, masks = list_video(root, video, ann, report)
+        present: set[int] = set()
+        for png in masks:
+          labels = read_label_png(report, png)
           if labels is None:
             continue
+          name = os.path.basename(png)[:-4]
           if name in sizes and labels.shape[:2] != tuple(sizes[name]):
             report.error(png, f"mask size {labels.shape[:2]} != frame size "
                               f"{sizes[name]}")
           present |= set(np.unique(labels).tolist())
-        for obj in sorted(exps.get(video, {})):
-          if obj not in present:
-            report.error(ann_dir, f"empty mask: object {obj} of the expressions never "
-                                  f"occurs in these PNGs (id-space mismatch?)")
-  for video in sorted(set(exps) - split_videos):
-    report.note(tdir, f"video '{video}' is in no ImageSets/2017 split")
+        if masks:
+          check_objects(report, video, masks_dir(root, video, ann),
+                        exps.get(video, []), present)
   return report

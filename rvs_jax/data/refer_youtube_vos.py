@@ -36,15 +36,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
-from rvs_jax.data.types import DataError, Sample
-from rvs_jax.data.validate import Report, load_json, read_image
+from rvs_jax.data.checks import Report, Strict, read_image, read_json
+from rvs_jax.data.types import Sample
 from rvs_jax.data.video_io import FrameFolder
 
 SPLITS = ("train", "valid", "test")
@@ -67,16 +66,31 @@ def annotations_dir(root: str, vid: str) -> str:
   return os.path.join(root, "train", "Annotations", vid)
 
 
+def read_label_png(sink, path: str) -> np.ndarray | None:
+  """The object-id map `(H, W)` of a palette ('P') annotation PNG; None after an error.
+
+  An RGB (or any non-palette) PNG is an error: converting it to a palette would invent
+  ids from colours, so its pixel values cannot be trusted as object ids.
+  """
+  if not os.path.isfile(path):
+    sink.error(path, "missing annotation PNG")
+    return None
+  try:
+    with Image.open(path) as im:
+      if im.mode != "P":
+        sink.error(path, f"not a palette PNG (mode {im.mode}): pixel values are not "
+                         "object ids; re-save it as an indexed PNG")
+        return None
+      return np.array(im)
+  except (OSError, ValueError, SyntaxError) as e:
+    sink.error(path, f"unreadable annotation PNG, truncated? ({e})")
+    return None
+
+
 @functools.lru_cache(maxsize=16)
 def read_index_png(path: str) -> np.ndarray:
   # Cached: all expressions of a video on one frame read the same PNG in a row.
-  try:
-    with Image.open(path) as im:
-      return np.array(im.convert("P"))
-  except FileNotFoundError as e:
-    raise DataError(f"{path}: missing annotation PNG") from e
-  except (OSError, ValueError) as e:
-    raise DataError(f"{path}: unreadable annotation PNG ({e})") from e
+  return read_label_png(Strict(), path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,27 +103,22 @@ class PaletteMask:
     return read_index_png(self.path) == self.obj_id
 
 
-def read_json(path: str) -> Any:
-  """Reads a UTF-8 JSON file; raises DataError naming it."""
-  try:
-    with open(path, "rb") as f:
-      raw = f.read()
-  except OSError as e:
-    raise DataError(f"{path}: cannot read ({e})") from e
-  try:
-    return json.loads(raw.decode("utf-8"))
-  except UnicodeDecodeError as e:
-    raise DataError(f"{path}: not UTF-8 ({e})") from e
-  except ValueError as e:
-    raise DataError(f"{path}: invalid JSON ({e})") from e
+def read_meta_expressions(root: str, split: str, sink=None) -> dict[str, Any]:
+  """`{vid: {"expressions": {...}, "frames": [...]}}` of one split's file, checked.
 
-
-def read_meta_expressions(root: str, split: str) -> dict[str, Any]:
-  """Returns `{vid: {"expressions": {...}, "frames": [...]}}` of one split's file."""
+  Errors: missing, not UTF-8, empty, invalid (truncated) JSON, no `videos` dict, no
+  video at all.
+  """
+  sink = sink or Strict()
   path = meta_expressions_path(root, split)
-  meta = read_json(path)
+  meta = read_json(sink, path, "meta_expressions file")
+  if meta is None:
+    return {}
   if not isinstance(meta, dict) or not isinstance(meta.get("videos"), dict):
-    raise DataError(f"{path}: expected {{'videos': {{...}}}}")
+    sink.error(path, "expected {'videos': {...}}")
+    return {}
+  if not meta["videos"]:
+    sink.error(path, "no videos (empty 'videos')")
   return meta["videos"]
 
 
@@ -120,18 +129,121 @@ def scored_valid_videos(root: str) -> list[str]:
   return sorted(set(valid) - set(test))
 
 
-def _object_frames_from_pngs(ann_dir: str, frames: list[str]) -> dict[int, set[str]]:
+def check_expressions(sink, path: str, vid: str, entry: Any, need_obj_id: bool
+                      ) -> tuple[list[str], dict[str, dict[str, Any]]]:
+  """Checks one video's entry of `meta_expressions.json`.
+
+  Errors: no `expressions` dict or no `frames` list, no expression at all, a sentence
+  with replacement characters (mis-decoded text). Skipped (warning): an empty sentence,
+  a missing or non-integer `obj_id` where masks are needed (train).
+
+  Returns:
+    (sorted frame names, {exp_id: {"exp", "obj_id" (int or None)}} of the usable
+    expressions, in numeric id order).
+  """
+  if not isinstance(entry, dict) or not isinstance(entry.get("expressions"), dict):
+    sink.error(path, f"video '{vid}': no 'expressions' dict")
+    return [], {}
+  frames = entry.get("frames")
+  if not isinstance(frames, list) or not frames:
+    sink.error(path, f"video '{vid}': no 'frames' list")
+    frames = []
+  if not entry["expressions"]:
+    sink.error(path, f"video '{vid}': no expressions")
+  usable = {}
+  for exp_id in sorted(entry["expressions"], key=lambda k: (len(k), k)):
+    exp = entry["expressions"][exp_id]
+    text = exp.get("exp") if isinstance(exp, dict) else None
+    obj = exp.get("obj_id") if isinstance(exp, dict) else None
+    if not isinstance(text, str) or not text.strip():
+      sink.skip(path, vid, f"expression '{exp_id}' skipped: empty sentence")
+      continue
+    if "\ufffd" in text:
+      sink.error(path, f"video '{vid}' expression '{exp_id}': replacement character "
+                       "(text was not UTF-8 before conversion)")
+      continue
+    if obj is not None and not str(obj).strip().isdigit():
+      if need_obj_id:
+        sink.skip(path, vid, f"expression '{exp_id}' skipped: obj_id {obj!r} is not an "
+                             "integer")
+        continue
+      obj = None
+    if need_obj_id and obj is None:
+      sink.skip(path, vid, f"expression '{exp_id}' skipped: no obj_id")
+      continue
+    usable[exp_id] = {"exp": text, "obj_id": None if obj is None else int(obj)}
+  return sorted(str(f) for f in frames), usable
+
+
+def check_frames(sink, img_dir: str, frames: Sequence[str], split: str, vid: str
+                 ) -> list[str]:
+  """The JPEG paths of a video's frame list; a missing folder or frame is an error."""
+  try:
+    on_disk = set(os.listdir(img_dir))
+  except OSError:
+    sink.error(img_dir, f"missing frames folder ({split} video '{vid}')")
+    return []
+  for f in frames:
+    if f + ".jpg" not in on_disk:
+      sink.error(os.path.join(img_dir, f + ".jpg"), f"missing frame (listed for video "
+                                                   f"'{vid}')")
+  return [os.path.join(img_dir, f + ".jpg") for f in frames if f + ".jpg" in on_disk]
+
+
+def check_annotations(sink, ann_dir: str, img_dir: str, frames: Sequence[str],
+                      vid: str) -> bool:
+  """A train video's PNG folder pairs one to one with its JPEGs; False if unusable."""
+  try:
+    pngs = set(os.listdir(ann_dir))
+  except OSError:
+    sink.error(ann_dir, f"missing annotation folder (video '{vid}')")
+    return False
+  for f in frames:
+    if f + ".png" not in pngs:
+      sink.error(os.path.join(ann_dir, f + ".png"), "missing annotation PNG")
+  n_png = len([n for n in pngs if n.endswith(".png")])
+  n_jpg = len([n for n in os.listdir(img_dir) if n.endswith(".jpg")])
+  if n_png != n_jpg:
+    sink.error(ann_dir, f"frame-count mismatch: {n_png} PNGs, {n_jpg} JPEGs in "
+                        f"{img_dir}")
+  return True
+
+
+def object_frames(sink, ann_dir: str, frames: Sequence[str]) -> dict[int, set[str]]:
+  """{object id: frames showing it}, from the annotation PNGs (each read once)."""
   present: dict[int, set[str]] = {}
   for name in frames:
-    for obj_id in np.unique(read_index_png(os.path.join(ann_dir, name + ".png"))):
+    labels = read_label_png(sink, os.path.join(ann_dir, name + ".png"))
+    if labels is None:
+      continue
+    for obj_id in np.unique(labels):
       present.setdefault(int(obj_id), set()).add(name)
   return present
+
+
+def check_objects(sink, path: str, vid: str, ann_dir: str,
+                  expressions: dict[str, dict[str, Any]],
+                  present: dict[int, set[str]]) -> dict[str, dict[str, Any]]:
+  """Drops (with a warning) the expressions whose object is in no mask of the video."""
+  out = {}
+  for exp_id, exp in expressions.items():
+    if not present.get(exp["obj_id"]):
+      sink.skip(path, vid, f"expression '{exp_id}' skipped: object {exp['obj_id']} "
+                           f"never occurs in the masks of {ann_dir}")
+      continue
+    out[exp_id] = exp
+  return out
 
 
 def load_refer_youtube_vos(root: str, split: str = "train", *,
                            targets: str | None = None,
                            use_meta_json: bool = True) -> list[Sample]:
   """Reads one split of Refer-YouTube-VOS.
+
+  The checks are the validator's (`read_meta_expressions`, `check_expressions`,
+  `check_frames`, `check_annotations`, `check_objects`): an error raises, a skipped
+  expression is a logged warning naming the video. Annotation PNGs that are not palette
+  PNGs are refused when read.
 
   Args:
     root: the unpacked release (holds `train/`, `valid/`, `meta_expressions/`).
@@ -150,7 +262,7 @@ def load_refer_youtube_vos(root: str, split: str = "train", *,
 
   Raises:
     DataError: naming the file, on missing frames/annotations, unreadable or
-      inconsistent metadata, or an empty expression.
+      inconsistent metadata.
   """
   if split not in SPLITS:
     raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -159,62 +271,36 @@ def load_refer_youtube_vos(root: str, split: str = "train", *,
     raise ValueError(f"targets must be 'present' or 'all', got {targets!r}")
   if targets == "present" and split != "train":
     raise ValueError("targets='present' needs masks: only the train split has them")
+  sink = Strict()
   meta_path = meta_expressions_path(root, split)
-  videos = read_meta_expressions(root, split)
+  videos = read_meta_expressions(root, split, sink)
   if split == "valid":
-    test = read_meta_expressions(root, "test")
+    test = read_meta_expressions(root, "test", sink)
     videos = {v: videos[v] for v in sorted(set(videos) - set(test))}
   objects_meta = {}
   meta_json = os.path.join(root, META_JSON)
   if split == "train" and use_meta_json and os.path.isfile(meta_json):
-    objects_meta = read_json(meta_json).get("videos", {})
+    objects_meta = (read_json(sink, meta_json, "meta.json") or {}).get("videos", {})
   samples = []
   for vid in sorted(videos):
-    entry = videos[vid]
-    frames = sorted(entry.get("frames") or [])
-    expressions = entry.get("expressions") or {}
-    if not frames:
-      raise DataError(f"{meta_path}: video '{vid}' lists no frames")
-    if not expressions:
-      raise DataError(f"{meta_path}: video '{vid}' has no expressions")
+    frames, expressions = check_expressions(sink, meta_path, vid, videos[vid],
+                                            split == "train")
     img_dir = frames_dir(root, split, vid)
-    try:
-      on_disk = set(os.listdir(img_dir))
-    except OSError as e:
-      raise DataError(f"{img_dir}: missing frames folder for video '{vid}'") from e
-    missing = [f + ".jpg" for f in frames if f + ".jpg" not in on_disk]
-    if missing:
-      raise DataError(f"{img_dir}: missing frames {missing[:5]} "
-                      f"({len(missing)} of {len(frames)} listed in {meta_path})")
-    paths = [os.path.join(img_dir, f + ".jpg") for f in frames]
-    with Image.open(paths[0]) as im:  # Header only: the size, for `info`.
-      width, height = im.size
+    paths = check_frames(sink, img_dir, frames, split, vid)
+    height, width = read_image(sink, paths[0], False, "frame")  # Header: for `info`.
     video = FrameFolder(paths)
     ann_dir = annotations_dir(root, vid)
     present: dict[int, set[str]] = {}
     if split == "train":
-      try:
-        pngs = set(os.listdir(ann_dir))
-      except OSError as e:
-        raise DataError(f"{ann_dir}: missing annotation folder for video '{vid}'") from e
-      missing = [f + ".png" for f in frames if f + ".png" not in pngs]
-      if missing:
-        raise DataError(f"{ann_dir}: missing annotation PNGs {missing[:5]} "
-                        f"({len(missing)} of {len(frames)} frames)")
+      check_annotations(sink, ann_dir, img_dir, frames, vid)
       if vid in objects_meta:
         present = {int(k): set(o.get("frames", []))
                    for k, o in objects_meta[vid].get("objects", {}).items()}
-      elif targets == "present":
-        present = _object_frames_from_pngs(ann_dir, frames)
-    for exp_id in sorted(expressions, key=lambda k: (len(k), k)):
-      exp = expressions[exp_id]
-      sentence = exp.get("exp", "")
-      if not isinstance(sentence, str) or not sentence.strip():
-        raise DataError(f"{meta_path}: empty expression '{exp_id}' of video '{vid}'")
-      obj_id = int(exp["obj_id"]) if "obj_id" in exp else None
-      if split == "train" and obj_id is None:
-        raise DataError(f"{meta_path}: expression '{exp_id}' of video '{vid}' has no "
-                        f"obj_id")
+      else:
+        present = object_frames(sink, ann_dir, frames)
+      expressions = check_objects(sink, meta_path, vid, ann_dir, expressions, present)
+    for exp_id, exp in expressions.items():
+      obj_id = exp["obj_id"]
       category = None
       if vid in objects_meta:
         category = objects_meta[vid].get("objects", {}).get(str(obj_id), {}).get(
@@ -228,12 +314,12 @@ def load_refer_youtube_vos(root: str, split: str = "train", *,
             "num_frames": len(frames), "height": height, "width": width}
         if split == "train":
           info["category"] = category
-          info["present"] = bool(is_present) if present or targets == "present" else None
+          info["present"] = bool(is_present)
         mask = (PaletteMask(os.path.join(ann_dir, frame + ".png"), obj_id)
                 if split == "train" else None)
         samples.append(Sample(
             sample_id=f"{vid}/{exp_id}/{frame}", video_id=vid, video=video, target=t,
-            sentence=sentence, mask=mask, info=info))
+            sentence=exp["exp"], mask=mask, info=info))
   return samples
 
 
@@ -269,91 +355,59 @@ def write_index_png(path: str, labels: np.ndarray) -> None:
 # Validator: Refer-YouTube-VOS
 
 
-
-
-def _check_expressions(report: Report, path: str, vid: str, entry: Any,
-                       need_obj_id: bool) -> dict[str, Any]:
-  if not isinstance(entry, dict) or not isinstance(entry.get("expressions"), dict):
-    report.error(path, f"video '{vid}': no 'expressions' dict")
-    return {}
-  if not entry.get("frames"):
-    report.error(path, f"video '{vid}': no 'frames' list")
-  if not entry["expressions"]:
-    report.error(path, f"video '{vid}': empty expressions")
-  for exp_id, exp in entry["expressions"].items():
-    text = exp.get("exp") if isinstance(exp, dict) else None
-    if not isinstance(text, str) or not text.strip():
-      report.error(path, f"video '{vid}' expression '{exp_id}': empty sentence")
-    elif "\ufffd" in text:
-      report.error(path, f"video '{vid}' expression '{exp_id}': replacement character "
-                         "(text was not UTF-8 before conversion)")
-    if need_obj_id and not str((exp or {}).get("obj_id", "")).isdigit():
-      report.error(path, f"video '{vid}' expression '{exp_id}': missing/bad obj_id")
-  return entry["expressions"]
-
-
 def validate(root: str, quick: bool = False) -> Report:
-  """Checks train / valid (valid minus test) / test and their meta_expressions."""
+  """Checks train / valid (valid minus test) / test and their meta_expressions.
+
+  The reader's checks with a collecting sink, plus every JPEG decoded (headers only
+  with `quick`), mask sizes against the frames and `train/meta.json` against the PNGs.
+  """
   report = Report()
-  meta = {}
-  for split in ("train", "valid", "test"):
-    path = meta_expressions_path(root, split)
-    data = load_json(report, path)
-    if data is not None and not isinstance(data.get("videos"), dict):
-      report.error(path, "expected {'videos': {...}}")
-      data = None
-    meta[split] = (path, data["videos"] if data else {})
+  meta = {split: read_meta_expressions(root, split, report) for split in SPLITS}
   meta_json_path = os.path.join(root, META_JSON)
   objects_meta = {}
   if os.path.isfile(meta_json_path):
-    objects_meta = (load_json(report, meta_json_path) or {}).get("videos", {})
+    objects_meta = (read_json(report, meta_json_path, "meta.json") or {}).get(
+        "videos", {})
   else:
     report.note(meta_json_path, "missing: the reader will scan the annotation PNGs")
-  test_videos = set(meta["test"][1])
-  scored = sorted(set(meta["valid"][1]) - test_videos)
-  report.note(meta["valid"][0], f"{len(scored)} scored validation videos (valid minus "
-                                f"test; 202 in the real release)")
-  for split, videos in (("train", sorted(meta["train"][1])), ("valid", scored),
+  test_videos = set(meta["test"])
+  scored = sorted(set(meta["valid"]) - test_videos)
+  report.note(meta_expressions_path(root, "valid"),
+              f"{len(scored)} scored validation videos (valid minus test; 202 in the "
+              "real release)")
+  for split, videos in (("train", sorted(meta["train"])), ("valid", scored),
                         ("test", sorted(test_videos))):
-    path, entries = meta[split]
+    path = meta_expressions_path(root, split)
     if split == "test" and not os.path.isdir(os.path.join(root, "test", "JPEGImages")):
       report.note(os.path.join(root, "test", "JPEGImages"), "missing (test split "
                                                             "unavailable)")
       continue
     for vid in videos:
-      entry = entries[vid]
-      exps = _check_expressions(report, path, vid, entry, split == "train")
-      frames = sorted((entry or {}).get("frames") or [])
+      frames, exps = check_expressions(report, path, vid, meta[split][vid],
+                                       split == "train")
       img_dir = frames_dir(root, split, vid)
+      paths = check_frames(report, img_dir, frames, split, vid)
       if not os.path.isdir(img_dir):
-        report.error(img_dir, f"missing frames folder ({split} video '{vid}')")
         continue
       sizes = {}
-      for name in frames:
-        img = read_image(report, os.path.join(img_dir, name + ".jpg"), not quick,
-                          "frame")
+      for p in paths:
+        img = read_image(report, p, not quick, "frame")
         if img is not None:
-          sizes[name] = img if isinstance(img, tuple) else img.shape[:2]
+          sizes[os.path.basename(p)[:-4]] = img if isinstance(img, tuple) else (
+              img.shape[:2])
       if split != "train":
         continue
       ann_dir = annotations_dir(root, vid)
-      if not os.path.isdir(ann_dir):
-        report.error(ann_dir, f"missing annotation folder (video '{vid}')")
+      if not check_annotations(report, ann_dir, img_dir, frames, vid):
         continue
-      n_jpg = len([n for n in os.listdir(img_dir) if n.endswith(".jpg")])
-      n_png = len([n for n in os.listdir(ann_dir) if n.endswith(".png")])
-      if n_jpg != n_png:
-        report.error(ann_dir, f"frame-count mismatch: {n_png} PNGs, {n_jpg} JPEGs in "
-                              f"{img_dir}")
       present: dict[int, set[str]] = collections.defaultdict(set)
       for name in frames:
         png = os.path.join(ann_dir, name + ".png")
-        labels = read_image(report, png, True, "annotation PNG")
+        if not os.path.isfile(png):
+          continue  # Reported by check_annotations.
+        labels = read_label_png(report, png)
         if labels is None:
           continue
-        with Image.open(png) as im:
-          if im.mode != "P":
-            report.error(png, f"not a palette PNG (mode {im.mode}): ids are unreliable")
         if name in sizes and labels.shape[:2] != tuple(sizes[name]):
           report.error(png, f"mask size {labels.shape[:2]} != frame size {sizes[name]}")
         for obj in np.unique(labels):
@@ -364,9 +418,5 @@ def validate(root: str, quick: bool = False) -> Report:
           if str(obj).isdigit() and listed != present.get(int(obj), set()) & set(frames):
             report.error(meta_json_path, f"video '{vid}' object {obj}: frames disagree "
                                          f"with the annotation PNGs")
-      for exp_id, exp in exps.items():
-        obj = str((exp or {}).get("obj_id", ""))
-        if obj.isdigit() and not present.get(int(obj)):
-          report.error(path, f"video '{vid}' expression '{exp_id}': object {obj} is "
-                             f"empty in every frame of {ann_dir}")
+      check_objects(report, path, vid, ann_dir, exps, present)
   return report

@@ -10,120 +10,39 @@ Usage::
 its reader (`validate` in `rvs_jax/data/<benchmark module>.py`); this module holds the
 shared report types and file helpers, and the command line.
 
-The readers stop at the first bad file (a `DataError`); this tool keeps going and prints
-one line per problem, naming the file, so a broken download is found in minutes instead
-of an hour into a TFDS build. Two severities:
+The validator runs the readers' own checks (`rvs_jax.data.checks`: the same functions
+with a sink that collects instead of raising), so a defect gets the same verdict here,
+in the training loader and in the TFDS builders. The readers stop at the first error (a
+`DataError`); this tool keeps going and prints one line per finding, naming the file, so
+a broken download is found in minutes instead of an hour into a TFDS build:
 
-* `ERROR`: something a reader or builder would fail on, or that silently yields wrong
-  samples -- missing or unreadable frames / videos / h5 / mat / png files, frame-count
-  mismatches between frames and masks, masks of the wrong size, empty masks of a
-  sentence's object, empty or non-UTF-8 sentences, malformed annotation lines.
+* `ERROR`: the data cannot be trusted; the readers and builders refuse it -- missing,
+  truncated, empty or non-UTF-8 files, frame counts that disagree with the
+  annotations, RGB instead of palette PNGs, malformed annotation lines, ...
+* `WARNING`: one sample (sentence, expression, annotated frame) is unusable and the
+  readers leave it out, with the same warning naming the video -- empty sentences,
+  non-integer instance ids (A2D's `'1 (copy)'` row), sentences of videos that do not
+  exist, missing h5 files of annotated frames, objects absent from every mask.
 * `NOTE`: known quirks of the official releases that the readers handle (J-HMDB videos
-  with fewer masks than frames, A2D's `'1 (copy)'` row, duplicate instances and extra
-  masks, DAVIS's latin-1 annot2 files and misspelt video names, ...).
+  with fewer masks than frames, duplicate instances and extra masks, DAVIS's latin-1
+  annot2 files and misspelt video names, ...).
 
-The exit code is 1 if there is any error, else 0. `--quick` only checks that images and
+The exit code is 1 if there is any error, else 0 (warnings do not fail). `--quick` only checks that images and
 videos exist and have readable headers instead of decoding every one of them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import json
 import os
 import sys
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from rvs_jax import app
+# The report types live with the checks; re-exported here for the validator's callers.
+from rvs_jax.data.checks import Problem, Report
 
-# ----------------------------------------------------------------------------------------
-# Report
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-  """One finding: `severity` is "error" or "note"; `path` names the file."""
-  severity: str
-  path: str
-  message: str
-
-  def __str__(self) -> str:
-    return f"{self.severity.upper()}: {self.path}: {self.message}"
-
-
-class Report:
-  """Collects problems in discovery order."""
-
-  def __init__(self):
-    self.problems: list[Problem] = []
-
-  def error(self, path: str, message: str) -> None:
-    self.problems.append(Problem("error", path, message))
-
-  def note(self, path: str, message: str) -> None:
-    self.problems.append(Problem("note", path, message))
-
-  @property
-  def errors(self) -> list[Problem]:
-    return [p for p in self.problems if p.severity == "error"]
-
-
-def read_image(report: Report, path: str, decode: bool, what: str = "image",
-                mode: str | None = None) -> np.ndarray | tuple[int, int] | None:
-  """Decoded array (or `(H, W)` from the header if not `decode`); None on failure."""
-  if not os.path.isfile(path):
-    report.error(path, f"missing {what}")
-    return None
-  try:
-    with Image.open(path) as im:
-      if not decode:
-        return im.size[1], im.size[0]
-      return np.asarray(im.convert(mode) if mode else im)
-  except (OSError, ValueError, SyntaxError) as e:
-    report.error(path, f"unreadable {what} ({e})")
-    return None
-
-
-def decode_lines(report: Report, path: str, encodings=("utf-8",)) -> list[str] | None:
-  """Lines of a text file; each line that no encoding decodes is reported."""
-  try:
-    with open(path, "rb") as f:
-      raw = f.read()
-  except OSError:
-    report.error(path, "missing file")
-    return None
-  lines = []
-  for line_no, raw_line in enumerate(raw.splitlines(), start=1):
-    for enc in encodings:
-      try:
-        lines.append(raw_line.decode(enc))
-        break
-      except UnicodeDecodeError:
-        continue
-    else:
-      report.error(f"{path}:{line_no}", f"not {'/'.join(encodings)}: {raw_line!r}")
-      lines.append(raw_line.decode("utf-8", "replace"))
-  if lines and lines[0].startswith("\ufeff"):
-    lines[0] = lines[0][1:]
-  return lines
-
-
-def load_json(report: Report, path: str) -> Any:
-  """Parsed UTF-8 JSON file; None (and an error) when missing or invalid."""
-  try:
-    with open(path, "rb") as f:
-      return json.loads(f.read().decode("utf-8"))
-  except OSError:
-    report.error(path, "missing file")
-  except UnicodeDecodeError as e:
-    report.error(path, f"not UTF-8 ({e})")
-  except ValueError as e:
-    report.error(path, f"invalid JSON ({e})")
-  return None
+__all__ = ["Problem", "Report", "main", "validate"]
 
 # ----------------------------------------------------------------------------------------
 # CLI
@@ -162,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
   out = io.StringIO()
   for problem in report.problems:
     print(problem, file=out)
-  n_err = len(report.errors)
-  print(f"{n_err} error(s), {len(report.problems) - n_err} note(s) in {args.root}",
-        file=out)
+  n_err, n_warn = len(report.errors), len(report.warnings)
+  print(f"{n_err} error(s), {n_warn} warning(s), "
+        f"{len(report.problems) - n_err - n_warn} note(s) in {args.root}", file=out)
   sys.stdout.write(out.getvalue())
   return 1 if n_err else 0
 

@@ -162,6 +162,26 @@ class Mp4Video:
     return arr[idx]
 
 
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def image_to_rgb8(img: Image.Image) -> np.ndarray:
+  """uint8 RGB `(H, W, 3)` of a PIL image; 16-bit images are scaled, not clipped.
+
+  PIL's `convert("RGB")` clips a 16-bit grayscale PNG (mode "I;16") at 255, turning
+  every pixel above 255 white; such frames are scaled to 8 bits as `round(x / 257)`
+  (65535 -> 255) instead. Everything else converts as CSTM does (`convert("RGB")`).
+  """
+  if img.mode in _SIXTEEN_BIT_MODES:
+    wide = np.asarray(img).astype(np.float64)  # (H, W)
+    if img.mode == "I" and (wide.min() < 0 or wide.max() > 65535):
+      raise ValueError(f"32-bit image with values in [{wide.min()}, {wide.max()}] is "
+                       "not a 16-bit frame")
+    gray = np.round(wide / 257.0).astype(np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+  return np.asarray(img.convert("RGB"))
+
+
 class FrameFolder:
   """A `VideoSource` backed by one image file per frame (JPEG/PNG/...)."""
 
@@ -178,7 +198,8 @@ class FrameFolder:
     return len(self.paths)
 
   def load(self, indices: Sequence[int]) -> np.ndarray:
-    """uint8 RGB `(len(indices), H, W, 3)`; PIL `.convert('RGB')` as CSTM does."""
+    """uint8 RGB `(len(indices), H, W, 3)`; `image_to_rgb8` (CSTM's `.convert('RGB')`,
+    16-bit frames scaled to 8 bits)."""
     out = []
     for i in indices:
       if not 0 <= i < len(self.paths):
@@ -187,9 +208,9 @@ class FrameFolder:
       path = self.paths[i]
       try:
         with Image.open(path) as img:
-          out.append(np.asarray(img.convert("RGB")))
+          out.append(image_to_rgb8(img))
       except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read frame {path}: {e}") from e
+        raise DataError(f"{path}: unreadable frame ({e})") from e
     if len({a.shape for a in out}) > 1:
       raise DataError(f"frames of different sizes: {[self.paths[i] for i in indices]}")
     return np.stack(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
