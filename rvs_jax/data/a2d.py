@@ -23,7 +23,7 @@ in `instance`. Frames where the instance is absent are skipped.
 
 Known anomalies of the real data, all handled here:
   * one annotation row has instance id `"1 (copy)"` (video T6bNPuKV-wY): dropped, as in
-    MTTR (any non-integer instance id is dropped and counted in the log);
+    MTTR (any non-integer instance id is dropped with a warning naming the video);
   * `EadxBPmQvtg/00025` lists instance 1 twice: the first matching mask is used and only
     one sample is produced;
   * `95Nq6fQoP2o/00032`, `I0MlLHTWCro/00020`, `IRrbHQjE4LQ/00016` have more masks than

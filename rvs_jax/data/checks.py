@@ -15,7 +15,7 @@ Three kinds of finding:
   annotation file, an unreadable mask, frames that do not pair with the masks, ...).
 * `skip(path, video, message)`: one sample (a sentence, an expression, a frame) cannot
   be used but the rest can; it is left out, and the warning names the video and what
-  was skipped. The message is the same text on every path (`Problem.__str__`).
+  was skipped. The text is the same on every path (`<path>: video '<id>': <what>`).
 * `note(path, message)`: a known quirk of the official release that is handled.
 
 The module also holds the file helpers the checks share (text lines, JSON, images).
@@ -102,10 +102,10 @@ class Strict:
   def skip(self, path: str, video: str, message: str) -> None:
     problem = Problem("warning", path, skip_message(video, message))
     self.warnings.append(problem)
-    log.warning("%s", problem)
+    log.warning("%s: %s", problem.path, problem.message)
 
   def note(self, path: str, message: str) -> None:
-    log.info("%s", Problem("note", path, message))
+    log.info("%s: %s", path, message)
 
 
 # ----------------------------------------------------------------------------------------

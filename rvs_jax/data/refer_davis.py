@@ -34,8 +34,9 @@ instances), and Khoreva et al.'s obj_ids were written against the semi-supervise
 DAVIS-2017 objects, so the ids do not always mean the same object in the unsupervised
 PNGs. `annotations` selects the set ("unsupervised" = ReferFormer protocol, default;
 "semi_supervised" = the id space the expressions were written for).
-`python -m rvs_jax.data.validate refer_davis <root>` reports expressions whose obj_id
-never occurs in the chosen PNGs.
+The reader, the builder and `python -m rvs_jax.data.validate refer_davis <root>` warn
+about expressions whose obj_id never occurs in the chosen PNGs; such expressions are kept
+(the protocol scores them, against empty masks).
 
 Every frame of every expression is a sample by default (the evaluation protocol scores
 all frames); `targets="present"` keeps frames on which the object is visible (training).

@@ -27,8 +27,9 @@ a broken download is found in minutes instead of an hour into a TFDS build:
   with fewer masks than frames, duplicate instances and extra masks, DAVIS's latin-1
   annot2 files and misspelt video names, ...).
 
-The exit code is 1 if there is any error, else 0 (warnings do not fail). `--quick` only checks that images and
-videos exist and have readable headers instead of decoding every one of them.
+The exit code is 1 if there is any error, else 0 (warnings do not fail). `--quick` only
+checks that images and videos exist and have readable headers instead of decoding every
+one of them.
 """
 
 from __future__ import annotations
