@@ -201,7 +201,7 @@ def test_cstm_checkpoint_full_forward_and_gru(tmp_path):
   os.remove(src)
 
   words = jnp.asarray(txt.numpy())
-  gru = text_encoder.TextEncoder(512, use_bias=False)
+  gru = text_encoder.TextEncoder(config=text_encoder.TextConfig(hidden=512, bias=False))
   got_words = gru.apply({"params": variables["params"]["text_encoder"]}, words)
   _compare("cstm GRU+LayerNorm+tanh", got_words, words32, words64, ATOL)
 

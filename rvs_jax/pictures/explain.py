@@ -3,23 +3,21 @@
 `python -m rvs_jax.inference.predict --explain` draws, for each chosen frame and sentence:
 
 * `frame_<t>_words.png` (the paper's Fig. 9): one row per CMAM(+) module (encoder and
-  stage), one column per word. CMAM weighs the words by `softmax(norm(y))` with
-  `y_n = <sum_p key(p), query_n>` summed over every pixel p of the stage's feature
-  (`rvs_jax.models.cmam`); the caption of each cell is that weight, exactly as the
-  module used it. The heat map applies the same normalisation and softmax to each
-  pixel's own term `<key(p), query_n>`, so it shows where in the frame each word's
-  weight comes from (values are probabilities over the words at that pixel, the
-  colour scale stretched per row, i.e. per module, whose range the row label gives).
-  3-D (temporal encoder) features show their middle time slice, the one the decoder
-  uses.
+  stage), one column per word. The caption of each cell is the word's weight exactly as
+  the module used it (`word_attention`); the heat map is the module's
+  `pixel_word_attention`, the same normalisation and softmax applied to each pixel's own
+  term, so it shows where in the frame each word's weight comes from (probabilities
+  over the words at that pixel, the colour scale stretched per row, i.e. per module,
+  whose range the row label gives). Both are what `rvs_jax.models.cmam` sows; 3-D
+  (temporal encoder) features show their middle time slice, the one the decoder uses.
 * `frame_<t>_lasp.png` (Fig. 6): one row per LASP step: the frame with the predicted
   mask, the relevance map A of the deeper stage, and the 64 foreground and 64
   background positions sampled by adaptive max-pooling of A and 1 - A (several samples
   can fall on one position of a small map; the caption counts distinct positions).
 
-`make_explain_fn` runs the model with `mutable=["intermediates"]` and captures the two
-CMAM projections the module does not sow (`v_key`, `l_query_bn`), so it is a separate,
-separately compiled function, applied to the chosen frames only.
+`make_explain_fn` runs the model with `mutable=["intermediates"]` and gathers what the
+modules sow; it is a separate, separately compiled function, applied to the chosen frames
+only.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ import re
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -48,34 +45,6 @@ def font(size: int = 12) -> ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
-def _capture(module, method_name: str) -> bool:
-  # The key and query projections inside every CMAM: the per-pixel word terms need them.
-  return method_name == "__call__" and module.name in ("v_key", "l_query_bn")
-
-
-def pixel_word_attention(key: jax.Array, query: jax.Array, word_mask: jax.Array,
-                         mask_pads: bool) -> jax.Array:
-  """CMAM's word softmax applied to every pixel's term instead of to their sum.
-
-  Args:
-    key: `(B, h, w, D)` the CMAM key projection of the visual feature.
-    query: `(B, N, D)` the word queries (after their BatchNorm).
-    word_mask: bool `(B, N)`.
-    mask_pads: the model's `mask_pads` (pads excluded from the softmax).
-
-  Returns:
-    float32 `(B, N, h, w)`, summing to 1 over the words at every pixel.
-  """
-  y = jnp.einsum("bhwd,bnd->bnhw", key.astype(jnp.float32), query.astype(jnp.float32))
-  mask = word_mask[:, :, None, None]
-  if mask_pads:
-    y = jnp.where(mask, y, 0.0)
-  y = y / jnp.maximum(jnp.linalg.norm(y, axis=1, keepdims=True), 1e-12)
-  if mask_pads:
-    y = jnp.where(mask, y, -jnp.inf)
-  return jax.nn.softmax(y, axis=1)
-
-
 def make_explain_fn(model) -> Callable:
   """jit: `(variables, video, words, word_mask) -> dict` of what the pictures need.
 
@@ -86,26 +55,18 @@ def make_explain_fn(model) -> Callable:
                            "bg_attention_indices": (B, 64)}, ...}}
   (empty dicts for models without CMAM or LASP).
   """
-  mask_pads = bool(model.config.mask_pads)
 
   def explain(variables, video, words, word_mask):
     out, state = model.apply(variables, video, words, word_mask, train=False,
-                             all_maps=False, mutable=["intermediates"],
-                             capture_intermediates=_capture)
+                             all_maps=False, mutable=["intermediates"])
     inter = state.get("intermediates", {})  # Empty without CMAM and LASP.
     result: dict[str, Any] = {"probs": jax.nn.sigmoid(out["logits"][-1]), "cmam": {},
                               "lasp": {}}
     for name, sub in inter.items():
-      if not _CMAM_NAME.fullmatch(name):
-        continue
-      core = sub.get("cmam", sub)  # CMAM+ nests its CMAM under "cmam".
-      key = core["v_key"]["__call__"][0]                     # (B, [T,] h, w, D)
-      if key.ndim == 5:
-        key = key[:, key.shape[1] // 2]
-      query = core["l_query_bn"]["__call__"][0]               # (B, N, D)
-      result["cmam"][name] = {
-          "weights": core["word_attention"][0],
-          "maps": pixel_word_attention(key, query, word_mask.astype(bool), mask_pads)}
+      if _CMAM_NAME.fullmatch(name):
+        core = sub.get("cmam", sub)  # CMAM+ nests its CMAM under "cmam".
+        result["cmam"][name] = {"weights": core["word_attention"][0],
+                                "maps": core["pixel_word_attention"][0]}
     for name, sub in inter.get("decoder", {}).items():
       if name.startswith("lasp_"):
         result["lasp"][name] = {k: v[0] for k, v in sub.items()}
