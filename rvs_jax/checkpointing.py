@@ -221,11 +221,16 @@ class Checkpoints:
         # Not Orbax's `read_only` (it warns on every open): a reader never saves, so
         # not creating the folder is all it takes.
         options.update(create=False)
-      return ocp.CheckpointManager(
-          os.path.join(workdir, sub),
-          options=ocp.CheckpointManagerOptions(enable_async_checkpointing=async_save,
-                                               **options),
-          item_handlers=_handlers())
+      folder = os.path.join(workdir, sub)
+      try:
+        return ocp.CheckpointManager(
+            folder, options=ocp.CheckpointManagerOptions(
+                enable_async_checkpointing=async_save, **options),
+            item_handlers=_handlers())
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax reads every step's metadata file here and raises whatever its parser
+        # does (ValueError, KeyError, TypeError) on a hand-edited or damaged one.
+        raise CheckpointError(f"{folder}: Orbax cannot open it: {_first_line(e)}") from None
 
     self.latest = manager(LATEST_DIR, max_to_keep=keep)
     self.best = manager(BEST_DIR, max_to_keep=1, best_fn=lambda m: m["mIoU"],
