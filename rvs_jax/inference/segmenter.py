@@ -261,8 +261,12 @@ class Segmenter:
     if not encoded:
       raise InputError("no sentence to segment")
     probs = self.probabilities(self.model_frames(frames), encoded, progress)
+    from rvs_jax.evaluation import protocols  # pylint: disable=g-import-not-at-top
     height, width = frames.shape[1:3]
-    masks = np.stack([to_masks(p, height, width, threshold) for p in probs])
+    # Filled in place: the masks of a long video are the largest array here.
+    masks = np.empty(probs.shape[:2] + (height, width), bool)   # (K, T, H, W)
+    for k, t in np.ndindex(*probs.shape[:2]):
+      masks[k, t] = protocols.binarize_clean(probs[k, t], (height, width), threshold)[1]
     return Segmentation(masks, probs, encoded, threshold)
 
   def model_frames(self, frames: np.ndarray) -> np.ndarray:
