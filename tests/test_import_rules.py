@@ -7,13 +7,18 @@ functions alike) is parsed with `ast`, and each rule names the offending file an
 * data never imports models;
 * convert, checkpointing, evaluation, inference, pictures and eval.py never import the
   trainer (reading a checkpoint or scoring a model needs no training code);
-* nothing outside tests imports rvs_jax.testing;
-* no module of the library nor an entry script edits `sys.path`: everything they
+* no library module imports rvs_jax.testing (the tests do; bench/ is a tool and may,
+  but only inside a function: `bench/speed.py --torch` reads the PyTorch reference);
+* bench/ imports only rvs_jax, the standard library and installed third-party packages
+  (no module of the repository's folders: tests/, configs/, bench/ itself);
+* `sys.path` appears nowhere in rvs_jax/, bench/, train.py, eval.py: everything they
   import is installed.
 """
 
 import ast
+import importlib.util
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRAIN = ("rvs_jax.train", "rvs_jax.trainer")
@@ -84,20 +89,88 @@ def test_readers_and_scorers_never_import_the_trainer():
   assert _violations(files, TRAIN) == []
 
 
+def _sys_path_uses(path: pathlib.Path) -> list[str]:
+  """Lines naming `sys.path`: in the text, or as `sys.path` / `from sys import path`."""
+  source = path.read_text(encoding="utf-8")
+  rel = path.relative_to(ROOT)
+  bad = [f"{rel}:{n} mentions sys.path" for n, line in
+         enumerate(source.splitlines(), 1) if "sys.path" in line]
+  for node in ast.walk(ast.parse(source)):
+    if (isinstance(node, ast.Attribute) and node.attr == "path"
+        and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+      bad.append(f"{rel}:{node.lineno} uses sys.path")
+    elif (isinstance(node, ast.ImportFrom) and node.module == "sys"
+          and any(a.name == "path" for a in node.names)):
+      bad.append(f"{rel}:{node.lineno} imports sys.path")
+  return bad
+
+
 def test_no_sys_path_edits():
   bad = []
-  for path in _files("rvs_jax", "train.py", "eval.py"):
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-      if (isinstance(node, ast.Attribute) and node.attr == "path"
-          and isinstance(node.value, ast.Name) and node.value.id == "sys"):
-        bad.append(f"{path.relative_to(ROOT)}:{node.lineno} uses sys.path")
+  for path in _files("rvs_jax", "bench", "train.py", "eval.py"):
+    bad.extend(_sys_path_uses(path))
   assert bad == []
 
 
-def test_only_tests_import_the_fixture_writers():
-  files = [p for p in _files("rvs_jax", "bench", "configs", "data", "train.py", "eval.py")
+def test_no_library_module_imports_the_test_helpers():
+  files = [p for p in _files("rvs_jax", "configs", "data", "train.py", "eval.py")
            if "testing" not in p.relative_to(ROOT).parts]
   assert _violations(files, ["rvs_jax.testing"]) == []
+
+
+def _module_level_imports(path: pathlib.Path) -> list[tuple[int, str]]:
+  """`_imports` minus those inside a function."""
+  tree = ast.parse(path.read_text(encoding="utf-8"))
+  inner = {id(n) for f in ast.walk(tree)
+           if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+           for n in ast.walk(f)}
+  lines = {n.lineno for n in ast.walk(tree)
+           if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in inner}
+  return [(line, name) for line, name in _imports(path) if line in lines]
+
+
+def test_bench_imports_the_test_helpers_only_on_demand():
+  bad = [f"{p.relative_to(ROOT)}:{line} imports {name} at module level"
+         for p in _files("bench") for line, name in _module_level_imports(p)
+         if name == "rvs_jax.testing" or name.startswith("rvs_jax.testing.")]
+  assert bad == []
+
+
+def _local_names() -> set[str]:
+  """Top-level names a module of the repository's own folders would import as."""
+  names = set()
+  for folder in (ROOT, ROOT / "tests", ROOT / "bench"):
+    for p in folder.iterdir():
+      if p.suffix == ".py" or (p.is_dir() and not p.name.startswith(".")):
+        names.add(p.stem)
+  return names - {"rvs_jax"}
+
+
+def _third_party(top: str) -> bool:
+  """Installed outside the repository (or not installed here: an optional extra)."""
+  try:
+    spec = importlib.util.find_spec(top)
+  except (ImportError, ValueError):
+    return True
+  origin = getattr(spec, "origin", None) if spec else None
+  return origin is None or not pathlib.Path(origin).resolve().is_relative_to(ROOT)
+
+
+def _repository_imports(path: pathlib.Path) -> list[str]:
+  """Imports of modules that are neither rvs_jax, the stdlib nor installed packages."""
+  local = _local_names()
+  bad = []
+  for line, name in _imports(path):
+    top = name.split(".")[0]
+    if top in ("rvs_jax", "__future__") or top in sys.stdlib_module_names:
+      continue
+    if top in local or not _third_party(top):
+      bad.append(f"{path.relative_to(ROOT)}:{line} imports {name} (not installed)")
+  return bad
+
+
+def test_bench_imports_only_the_library_stdlib_and_third_party():
+  assert [b for p in _files("bench") for b in _repository_imports(p)] == []
 
 
 def test_the_rules_see_a_violation():
@@ -109,3 +182,20 @@ def test_the_rules_see_a_violation():
   finally:
     fake.unlink()
   assert len(got) == 3 and all("_probe_for_test.py" in g for g in got), got
+
+
+def test_the_bench_and_sys_path_rules_see_a_violation():
+  """What bench/speed.py did before: a sys.path insert to import a tests/ module."""
+  fake = ROOT / "bench" / "_probe_for_test.py"
+  fake.write_text("import sys\nsys.path.insert(0, 'tests')\nimport toy_benchmark\n"
+                  "from rvs_jax.testing import fixtures\nimport numpy, json\n")
+  try:
+    uses = _sys_path_uses(fake)
+    local = _repository_imports(fake)
+    eager = [name for _, name in _module_level_imports(fake)
+             if name.startswith("rvs_jax.testing")]
+  finally:
+    fake.unlink()
+  assert len(uses) == 2 and all(":2 " in u for u in uses), uses
+  assert local == ["bench/_probe_for_test.py:3 imports toy_benchmark (not installed)"]
+  assert eager == ["rvs_jax.testing.fixtures", "rvs_jax.testing"], eager

@@ -1,8 +1,8 @@
 """Parity of the Flax network with PyTorch reference modules (random init, eval mode).
 
-The references in `torch_reference.py` reproduce the CSTM PyTorch code's layouts; their
-weights (with non-trivial BN statistics) are converted with `rvs_jax.convert` and the
-outputs compared on the same random input. Tolerance: 1e-4 absolute per module on CPU.
+The references in `rvs_jax.testing.torch_reference` reproduce the CSTM PyTorch code's
+layouts; their weights (with non-trivial BN statistics) are converted with
+`rvs_jax.convert` and the outputs compared on the same random input. Tolerance: 1e-4 absolute per module on CPU.
 
 Deep backbones (50 conv+BN layers) amplify float32 rounding past 1e-4 by themselves:
 PyTorch's own float32 forward differs from its float64 forward by up to ~9e-4 at
@@ -19,7 +19,8 @@ from rvs_jax.convert import torch_layout
 from rvs_jax.models import cmam, i3d, layers, resnet, text_encoder
 
 torch = pytest.importorskip("torch")
-import torch_reference as ref  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable-next=g-import-not-at-top,wrong-import-position
+from rvs_jax.testing import torch_reference as ref
 
 ATOL = 1e-4
 
