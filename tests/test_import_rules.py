@@ -19,6 +19,7 @@ import ast
 import importlib.util
 import pathlib
 import sys
+import sysconfig
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRAIN = ("rvs_jax.train", "rvs_jax.trainer")
@@ -153,7 +154,14 @@ def _third_party(top: str) -> bool:
   except (ImportError, ValueError):
     return True
   origin = getattr(spec, "origin", None) if spec else None
-  return origin is None or not pathlib.Path(origin).resolve().is_relative_to(ROOT)
+  if origin is None:
+    return True
+  origin = pathlib.Path(origin).resolve()
+  # The README's venv lives inside the checkout (.venv/): its site-packages count as
+  # installed, not as the repository's own code.
+  installed = {pathlib.Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib",
+                                                                           "platlib")}
+  return not origin.is_relative_to(ROOT) or any(origin.is_relative_to(i) for i in installed)
 
 
 def _repository_imports(path: pathlib.Path) -> list[str]:

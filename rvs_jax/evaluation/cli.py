@@ -27,8 +27,8 @@ from rvs_jax import app, checkpointing, platform, sharding
 def _define_flags(flag_values: flags.FlagValues, argv: Sequence[str]) -> None:
   flags.DEFINE_string("workdir", None, "Where results are written.",
                       flag_values=flag_values)
-  flags.DEFINE_string("checkpoint", None, "Workdir or converted checkpoint (default: "
-                      "--workdir).", flag_values=flag_values)
+  flags.DEFINE_string("checkpoint", None, "Workdir, step folder or converted checkpoint "
+                      "(default: --workdir).", flag_values=flag_values)
   path = app.argv_value(argv, "checkpoint") or app.argv_value(argv, "workdir")
   if app.argv_value(argv, "config") is not None or path is None:
     app.define_config(flag_values, argv, help_text="Config file (path[:args]) replacing "
@@ -38,7 +38,7 @@ def _define_flags(flag_values: flags.FlagValues, argv: Sequence[str]) -> None:
     description = checkpointing.describe(path)
   except checkpointing.CheckpointError as e:
     raise app.UsageError(str(e)) from None
-  if description.kind != "workdir":
+  if description.kind == "converted":
     raise app.UsageError(f"{path} is a converted checkpoint: it stores the model but no "
                          "dataset; pass --config configs/<dataset>.py[:args]")
   app.check_overrides(description.config, argv)

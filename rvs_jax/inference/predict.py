@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
                  help="a referring expression (repeat for several)")
   p.add_argument("--texts", metavar="FILE", help="file with one sentence per line")
   p.add_argument("--checkpoint", required=True,
-                 help="training workdir or converted checkpoint")
+                 help="a workdir, one of its step folders, or a converted checkpoint")
   p.add_argument("--out", required=True, help="output folder")
   p.add_argument("--config", help="configs/x.py[:args] replacing the stored config")
   p.add_argument("--word-vectors", help=".npz table replacing the checkpoint's")

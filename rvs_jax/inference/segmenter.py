@@ -2,7 +2,7 @@
 
     from rvs_jax.inference.segmenter import Segmenter, read_video
 
-    seg = Segmenter.load("workdir")          # training workdir or converted checkpoint
+    seg = Segmenter.load("workdir")  # or workdir/best/60, or a converted checkpoint
     frames = read_video("clip.mp4").frames   # or any uint8 (T, H, W, 3) RGB array
     result = seg.segment(frames, ["the red square", "a blue circle moving left"])
     result.masks                             # bool (K, T, H, W): the frames' own size
