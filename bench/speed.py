@@ -29,7 +29,7 @@ What each figure is:
   all samples are printed).
 * Train step (`--train`): `rvs_jax.train.trainer.make_train_step` (Adam, the deep-supervised
   loss on all six maps, BatchNorm in training mode), jitted with the state donated.
-* PyTorch (`--torch`): `rvs_jax.testing.torch_reference.CSTMModel` (imported only
+* PyTorch (`--torch`): `rvs_jax.convert.torch_reference.CSTMModel` (imported only
   then), float32, channels-last, `torch.inference_mode()`,
   `torch.set_num_threads(os.cpu_count())`. For the same work as the JAX forward the
   five coarse heads are skipped (`--torch-all-maps` keeps them).
@@ -237,7 +237,7 @@ def torch_counterpart(cfg, jax_params: int):
   the I3D stages that change width are rebuilt). The match is checked by parameter count.
   """
   import torch
-  from rvs_jax.testing import torch_reference as ref
+  from rvs_jax.convert import torch_reference as ref
   # pylint: disable=protected-access
   scaled, conv_bn_relu = ref._scaled, ref._conv_bn_relu
   mult = cfg.i3d_width_mult

@@ -19,7 +19,7 @@ from rvs_jax.convert import i3d_jax, io, safe_pickle
 
 torch = pytest.importorskip("torch")
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
-from rvs_jax.testing import torch_reference as ref
+from rvs_jax.convert import torch_reference as ref
 
 
 class _RunsShell:

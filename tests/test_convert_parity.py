@@ -1,7 +1,7 @@
 """Converted weights compute what the source networks compute.
 
 Each test builds a randomly initialised PyTorch reference module with the exact source
-layout (`rvs_jax.testing.torch_reference`), gives its BatchNorms non-trivial statistics,
+layout (`rvs_jax.convert.torch_reference`), gives its BatchNorms non-trivial statistics,
 *saves* the state_dict the way the real files are saved, converts the file with
 `rvs_jax.convert`
 and compares the Flax outputs with the PyTorch ones on CPU:
@@ -34,7 +34,7 @@ from rvs_jax.models import i3d, resnet, text_encoder
 
 torch = pytest.importorskip("torch")
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
-from rvs_jax.testing import torch_reference as ref
+from rvs_jax.convert import torch_reference as ref
 
 ATOL = 1e-4
 

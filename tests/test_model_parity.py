@@ -1,6 +1,6 @@
 """Parity of the Flax network with PyTorch reference modules (random init, eval mode).
 
-The references in `rvs_jax.testing.torch_reference` reproduce the CSTM PyTorch code's
+The references in `rvs_jax.convert.torch_reference` reproduce the CSTM PyTorch code's
 layouts; their weights (with non-trivial BN statistics) are converted with
 `rvs_jax.convert` and the outputs compared on the same random input. Tolerance: 1e-4 absolute per module on CPU.
 
@@ -20,7 +20,7 @@ from rvs_jax.models import cmam, i3d, layers, resnet, text_encoder
 
 torch = pytest.importorskip("torch")
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
-from rvs_jax.testing import torch_reference as ref
+from rvs_jax.convert import torch_reference as ref
 
 ATOL = 1e-4
 
