@@ -29,9 +29,10 @@ What each figure is:
   all samples are printed).
 * Train step (`--train`): `rvs_jax.train.trainer.make_train_step` (Adam, the deep-supervised
   loss on all six maps, BatchNorm in training mode), jitted with the state donated.
-* PyTorch (`--torch`): `tests/torch_reference.CSTMModel`, float32, channels-last,
-  `torch.inference_mode()`, `torch.set_num_threads(os.cpu_count())`. For the same work
-  as the JAX forward the five coarse heads are skipped (`--torch-all-maps` keeps them).
+* PyTorch (`--torch`): `rvs_jax.convert.torch_reference.CSTMModel` (imported only
+  then), float32, channels-last, `torch.inference_mode()`,
+  `torch.set_num_threads(os.cpu_count())`. For the same work as the JAX forward the
+  five coarse heads are skipped (`--torch-all-maps` keeps them).
   It exists for CSTM-layout configs only (`cstm`, `tiny`); for others the column says
   n/a. Its train step is Adam + BCE on all six maps. "JAX/torch" is a time ratio
   (< 1: JAX is faster).
@@ -55,8 +56,6 @@ import time
 from typing import Any, Callable
 
 import numpy as np
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from rvs_jax import platform
@@ -238,8 +237,7 @@ def torch_counterpart(cfg, jax_params: int):
   the I3D stages that change width are rebuilt). The match is checked by parameter count.
   """
   import torch
-  sys.path.insert(0, os.path.join(_ROOT, "tests"))
-  import torch_reference as ref
+  from rvs_jax.convert import torch_reference as ref
   # pylint: disable=protected-access
   scaled, conv_bn_relu = ref._scaled, ref._conv_bn_relu
   mult = cfg.i3d_width_mult

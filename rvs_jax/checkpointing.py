@@ -13,7 +13,8 @@ Two kinds of checkpoint path:
   evaluation metrics. Orbax writes each step into a temporary folder and renames it when
   complete, so a process killed mid-save leaves the previous step as the latest one; a
   step broken afterwards (truncated, emptied) is skipped with a warning naming it.
-  Readers use `best/` if it has a step, else `checkpoints/`.
+  Readers use `best/` if it has a step, else `checkpoints/`; a step folder
+  (`W/best/60`, `W/checkpoints/8`) given as the path is read as it is, no fallback.
 
 * a converted checkpoint (`python -m rvs_jax.convert`):
 
@@ -221,11 +222,16 @@ class Checkpoints:
         # Not Orbax's `read_only` (it warns on every open): a reader never saves, so
         # not creating the folder is all it takes.
         options.update(create=False)
-      return ocp.CheckpointManager(
-          os.path.join(workdir, sub),
-          options=ocp.CheckpointManagerOptions(enable_async_checkpointing=async_save,
-                                               **options),
-          item_handlers=_handlers())
+      folder = os.path.join(workdir, sub)
+      try:
+        return ocp.CheckpointManager(
+            folder, options=ocp.CheckpointManagerOptions(
+                enable_async_checkpointing=async_save, **options),
+            item_handlers=_handlers())
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax reads every step's metadata file here and raises whatever its parser
+        # does (ValueError, KeyError, TypeError) on a hand-edited or damaged one.
+        raise CheckpointError(f"{folder}: Orbax cannot open it: {_first_line(e)}") from None
 
     self.latest = manager(LATEST_DIR, max_to_keep=keep)
     self.best = manager(BEST_DIR, max_to_keep=1, best_fn=lambda m: m["mIoU"],
@@ -301,15 +307,51 @@ def _stored_meta(path: str) -> tuple[str, dict]:
     for step in steps:
       where = os.path.join(folder, str(step))
       try:
-        with open(os.path.join(where, "meta", "metadata"), encoding="utf-8") as f:
-          meta = json.load(f)
-        if not isinstance(meta, dict):
-          raise ValueError(f"meta is {type(meta).__name__}, not a JSON object")
-        return where, meta
+        return where, _step_meta(where)
       except (OSError, ValueError) as e:
         logging.warning("checkpoint %s is unreadable (%s); trying an older step", where,
                         _first_line(e))
   raise CheckpointError(f"workdir {path} holds no readable checkpoint step")
+
+
+def _step_meta(where: str) -> dict:
+  """The JSON `meta` of one step folder (OSError / ValueError when it does not read)."""
+  with open(os.path.join(where, "meta", "metadata"), encoding="utf-8") as f:
+    meta = json.load(f)
+  if not isinstance(meta, dict):
+    raise ValueError(f"meta is {type(meta).__name__}, not a JSON object")
+  return meta
+
+
+def _is_step(path: str) -> bool:
+  """`W/checkpoints/<step>` or `W/best/<step>`."""
+  path = os.path.normpath(path)
+  return (os.path.basename(path).isdigit()
+          and os.path.basename(os.path.dirname(path)) in (BEST_DIR, LATEST_DIR)
+          and os.path.isdir(os.path.join(path, "meta")))
+
+
+def _workdir_of(path: str) -> str:
+  """The workdir a path belongs to (itself unless it is a step folder)."""
+  return os.path.dirname(os.path.dirname(os.path.normpath(path))) if _is_step(path) else path
+
+
+def _read_step(path: str, read: Callable[[ocp.CheckpointManager, int], Any]):
+  """`read(manager, step)` for the step folder `path`; CheckpointError naming it."""
+  path = os.path.normpath(path)
+  ckpts = Checkpoints(_workdir_of(path), async_save=False, read_only=True)
+  try:
+    manager = ckpts.best if os.path.basename(os.path.dirname(path)) == BEST_DIR \
+        else ckpts.latest
+    return read(manager, int(os.path.basename(path)))
+  except CheckpointError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    # As in `_newest_intact`: Orbax and TensorStore raise many types on a damaged step.
+    raise CheckpointError(f"checkpoint step {path} is unreadable: {_first_line(e)}"
+                          ) from None
+  finally:
+    ckpts.close()
 
 
 def _read_params(manager, step) -> dict:
@@ -447,7 +489,7 @@ class Description:
   """What a checkpoint path holds.
 
   Attributes:
-    kind: "workdir" or "converted".
+    kind: "workdir", "step" (one step folder of a workdir) or "converted".
     path: the path given.
     where: the step directory (workdir) or `conversion.json` read.
     step: the training step, None for a conversion.
@@ -461,11 +503,13 @@ class Description:
 
 
 def kind(path: str) -> str:
-  """'workdir' or 'converted' for a checkpoint path; CheckpointError otherwise."""
+  """'workdir', 'step' or 'converted' for a checkpoint path; CheckpointError otherwise."""
   if not os.path.exists(path):
     raise CheckpointError(f"checkpoint {path!r} does not exist")
   if os.path.isfile(os.path.join(path, CONVERSION_FILE)):
     return "converted"
+  if _is_step(path):
+    return "step"
   if any(os.path.isdir(os.path.join(path, d)) for d in (BEST_DIR, LATEST_DIR)):
     return "workdir"
   raise CheckpointError(
@@ -479,13 +523,22 @@ def describe(path: str) -> Description:
   Raises:
     CheckpointError: no checkpoint there, or it stores no usable config.
   """
-  if kind(path) == "workdir":
-    where, meta = _stored_meta(path)
+  path_kind = kind(path)
+  if path_kind in ("workdir", "step"):
+    if path_kind == "step":
+      where = os.path.normpath(path)
+      try:
+        meta = _step_meta(where)
+      except (OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint step {where} is unreadable: "
+                              f"{_first_line(e)}") from None
+    else:
+      where, meta = _stored_meta(path)
     config = meta.get("config")
     if not isinstance(config, dict) or "model" not in config:
       raise CheckpointError(f"checkpoint {where} stores no config (written before "
                             "configs were saved?); pass --config configs/x.py[:args]")
-    return Description("workdir", path, where, int(os.path.basename(where)),
+    return Description(path_kind, path, where, int(os.path.basename(where)),
                        ml_collections.ConfigDict(config))
   where = os.path.join(path, CONVERSION_FILE)
   meta = read_conversion(path)
@@ -514,11 +567,16 @@ def _input_constants(stored: Any, where: str) -> dict[str, int]:
 def restore_variables(path: str, target: Mapping) -> dict:
   """`target` with every leaf the checkpoint at `path` holds replaced (`init_from`).
 
-  `path` is a converted checkpoint or a workdir (its best step, else its latest).
+  `path` is a converted checkpoint, a workdir (its best step, else its latest) or one
+  step folder of a workdir.
   """
-  if kind(path) == "converted":
+  path_kind = kind(path)
+  if path_kind == "converted":
     return load_converted(path, target)
-  where, partial = _read_workdir(path, _read_params)
+  if path_kind == "step":
+    where, partial = os.path.normpath(path), _read_step(path, _read_params)
+  else:
+    where, partial = _read_workdir(path, _read_params)
   check_finite(partial, where)
   return merge_into(target, partial, source=f"checkpoint {where}")
 
@@ -543,8 +601,9 @@ def load_variables(path: str, shapes: Mapping) -> dict:
 
 
 def word_vectors(path: str, override: str | None = None) -> text_lib.WordVectors:
-  """The vocabulary of a checkpoint: `override`, else `<path>/word_vectors.npz`."""
-  file = override or os.path.join(path, WORD_VECTORS_FILE)
+  """The vocabulary of a checkpoint: `override`, else `word_vectors.npz` in `path` (in
+  its workdir for a step folder)."""
+  file = override or os.path.join(_workdir_of(path), WORD_VECTORS_FILE)
   if not os.path.isfile(file):
     raise CheckpointError(
         f"no word-vector table at {file}" + ("" if override else
@@ -588,7 +647,7 @@ def load(path: str, config: ml_collections.ConfigDict | None = None,
   """Config, model, variables and vocabulary of a checkpoint.
 
   Args:
-    path: a training workdir or a converted checkpoint.
+    path: a training workdir, one of its step folders, or a converted checkpoint.
     config: replaces the stored config (e.g. `--config configs/x.py[:args]`).
     word_vectors_file: optional `.npz` table replacing the checkpoint's.
 

@@ -178,6 +178,32 @@ def test_describe_best_then_latest_and_converted(tmp_path):
     checkpointing.describe(str(tmp_path))
 
 
+def test_a_step_folder_is_read_as_it_is(tmp_path):
+  workdir = tmp_path / "w"
+  for which, step in (("latest", 4), ("latest", 6), ("best", 2)):
+    _save_step(workdir, which, step, _config(),
+               state={"params": {"w": np.full(2, step, np.float32)}})
+  target = {"params": {"w": np.zeros(2, np.float32)}}
+  # The workdir itself: best/ first. A step folder: that step, not the best nor the latest.
+  got = checkpointing.restore_variables(str(workdir), target)
+  np.testing.assert_array_equal(got["params"]["w"], 2.0)
+  step = str(workdir / "checkpoints" / "4")
+  description = checkpointing.describe(step)
+  assert (description.kind, description.step, description.where) == ("step", 4, step)
+  np.testing.assert_array_equal(
+      checkpointing.restore_variables(step + "/", target)["params"]["w"], 4.0)
+  # Its vocabulary is the workdir's.
+  with pytest.raises(checkpointing.CheckpointError,
+                     match=f"no word-vector table at {workdir}/word_vectors.npz"):
+    checkpointing.word_vectors(step)
+  # A broken step is named, with no fallback to another one.
+  _truncate_state(workdir / "checkpoints" / "4")
+  with pytest.raises(checkpointing.CheckpointError,
+                     match=f"^checkpoint step {step} is unreadable: ") as e:
+    checkpointing.restore_variables(step, target)
+  assert "\n" not in str(e.value)
+
+
 def test_readers_create_nothing_in_the_paths_they_are_given(tmp_path):
   typo = tmp_path / "workdri"
   with pytest.raises(checkpointing.CheckpointError, match="does not exist"):

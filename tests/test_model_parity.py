@@ -1,8 +1,8 @@
 """Parity of the Flax network with PyTorch reference modules (random init, eval mode).
 
-The references in `torch_reference.py` reproduce the CSTM PyTorch code's layouts; their
-weights (with non-trivial BN statistics) are converted with `rvs_jax.convert` and the
-outputs compared on the same random input. Tolerance: 1e-4 absolute per module on CPU.
+The references in `rvs_jax.convert.torch_reference` reproduce the CSTM PyTorch code's
+layouts; their weights (with non-trivial BN statistics) are converted with
+`rvs_jax.convert` and the outputs compared on the same random input. Tolerance: 1e-4 absolute per module on CPU.
 
 Deep backbones (50 conv+BN layers) amplify float32 rounding past 1e-4 by themselves:
 PyTorch's own float32 forward differs from its float64 forward by up to ~9e-4 at
@@ -19,7 +19,8 @@ from rvs_jax.convert import torch_layout
 from rvs_jax.models import cmam, i3d, layers, resnet, text_encoder
 
 torch = pytest.importorskip("torch")
-import torch_reference as ref  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable-next=g-import-not-at-top,wrong-import-position
+from rvs_jax.convert import torch_reference as ref
 
 ATOL = 1e-4
 
@@ -120,8 +121,9 @@ def test_ceil_mode_pool_matches_torch():
                                                 ((3, 3, 3), (1, 1, 1), ((1, 1),) * 3)])
 def test_conv3d_fold_equals_xla(kernel, stride, pads):
   x = jax.random.normal(jax.random.key(0), (2, 8, 20, 20, 3))
-  fold = layers.Conv3D(5, kernel, stride, pads, impl="fold")
-  xla = layers.Conv3D(5, kernel, stride, pads, impl="xla")
+  conv = dict(features=5, kernel_size=kernel, strides=stride, padding=pads)
+  fold = layers.Conv3D(impl="fold", **conv)
+  xla = layers.Conv3D(impl="xla", **conv)
   params = fold.init(jax.random.key(1), x)
   np.testing.assert_allclose(fold.apply(params, x), xla.apply(params, x), atol=1e-4)
 
@@ -140,7 +142,7 @@ def test_gru_matches_torch(bias):
   if bias:
     params.update(bias_ih=gru.bias_ih_l0.detach().numpy(),
                   bias_hh=gru.bias_hh_l0.detach().numpy())
-  got = text_encoder.GRU(10, bias).apply({"params": params}, jnp.asarray(x.numpy()))
+  got = text_encoder.GRU(hidden=10, use_bias=bias).apply({"params": params}, jnp.asarray(x.numpy()))
   np.testing.assert_allclose(np.asarray(got), want.numpy(), atol=1e-5)
 
 
@@ -159,7 +161,7 @@ def test_cmam_matches_torch(num_dim):
   with torch.no_grad():
     want = net(visual, txt, spatial).numpy()
   stream = "t" if num_dim == 3 else "s"
-  model = cmam.CMAM(mask_pads=False, modulation="code")
+  model = cmam.CMAM(config=cmam.CMAMConfig(mask_pads=False, modulation="code"))
   vj = jnp.asarray(np.moveaxis(visual.numpy(), 1, -1))
   wj = jnp.asarray(txt.numpy().transpose(0, 2, 1))
   mask = jnp.ones((2, n), bool)

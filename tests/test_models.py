@@ -8,7 +8,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from configs import a2d_sentences
 from rvs_jax import models
-from rvs_jax.models import cmam, cmam_plus, lasp, resnet, variants
+from rvs_jax.models import cmam, cmam_plus, lasp, resnet, text_encoder, variants
 
 
 def _inputs(batch=2, size=64, frames=8, words=20, dim=300, seed=0):
@@ -117,7 +117,7 @@ def test_whole_model_encoder_untouched_at_init(tiny):
       lambda mdl, method: method == "stage" and mdl.name == "spatial_encoder")))(variables)
   inside = state["intermediates"]["spatial_encoder"]["stage"]
   cfg = model.config
-  bare = resnet.ResNet50(cfg.resnet_width, cfg.resnet_stage_sizes)
+  bare = resnet.ResNet50(width=cfg.resnet_width, stage_sizes=cfg.resnet_stage_sizes)
   enc_vars = {c: variables[c]["spatial_encoder"] for c in ("params", "batch_stats")}
   x = (video[:, 4] - jnp.asarray([0.485, 0.456, 0.406])) / jnp.asarray([0.229, 0.224, 0.225])
   want = bare.apply(enc_vars, x)
@@ -137,7 +137,56 @@ def test_intermediates_for_pictures(tiny):
   rel = inter["decoder"]["lasp_5_4"]["relevance"][0]
   assert rel.shape == (4, 2, 2)
   assert inter["decoder"]["lasp_5_4"]["fg_attention_indices"][0].shape == (4, 64)
-  assert "pre_lasp_4" in inter["decoder"] and "post_lasp_2" in inter["decoder"]
+
+
+def _np_word_softmax(y, mask):
+  """CMAM's step 3 in NumPy, words on axis 1: masked L2 norm, then masked softmax."""
+  y = np.where(mask, y, 0.0)
+  y = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+  e = np.where(mask, np.exp(y - y.max(axis=1, keepdims=True)), 0.0)
+  return e / e.sum(axis=1, keepdims=True)
+
+
+def test_cmam_sows_word_weights_and_per_pixel_attention(tiny):
+  """Both sown maps follow from the module's own key and query projections."""
+  model, variables, _, inputs = tiny
+  capture = lambda mdl, method: method == "__call__" and mdl.name in ("v_key", "l_query_bn")  # pylint: disable=unnecessary-lambda-assignment
+  _, state = jax.jit(lambda v: model.apply(
+      v, *inputs, mutable=["intermediates"], capture_intermediates=capture))(variables)
+  mask = np.asarray(inputs[2])
+  for name, hw in (("cmam_s_0", 32), ("cmam_t_2", 8)):
+    core = state["intermediates"][name]["cmam"]
+    key = np.asarray(core["v_key"]["__call__"][0], np.float64)     # (B, [T,] h, w, D)
+    query = np.asarray(core["l_query_bn"]["__call__"][0], np.float64)  # (B, N, D)
+    weights = np.asarray(core["word_attention"][0])
+    maps = np.asarray(core["pixel_word_attention"][0])
+    assert maps.shape == (4, 20, hw, hw), name
+    flat = key.reshape(4, -1, key.shape[-1]).sum(1)
+    np.testing.assert_allclose(
+        weights, _np_word_softmax(np.einsum("bd,bnd->bn", flat, query), mask), atol=1e-5)
+    middle = key[:, key.shape[1] // 2] if key.ndim == 5 else key
+    want = _np_word_softmax(np.einsum("bhwd,bnd->bnhw", middle, query),
+                            mask[:, :, None, None])
+    np.testing.assert_allclose(maps, want, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(maps.sum(1), 1.0, rtol=1e-5)
+    assert float(maps[0, 5:].max()) == 0.0  # pads get no attention anywhere
+
+
+def test_modules_take_keyword_arguments_only():
+  with pytest.raises(TypeError):
+    lasp.LASP(lasp.LASPConfig())  # pylint: disable=too-many-function-args
+  with pytest.raises(TypeError):
+    models.RVSModel(models.ModelConfig())  # pylint: disable=too-many-function-args
+
+
+def test_sub_configs_follow_the_model_config():
+  cfg = models.ModelConfig(**variants.model_fields(["cstm", "lasp_fg_only"]))
+  assert cfg.text_config() == text_encoder.TextConfig(hidden=512, bias=False)
+  assert cfg.cmam_config() == cmam.CMAMConfig(kind="cmam", mask_pads=False)
+  assert cfg.lasp_config() == lasp.LASPConfig(pairs=(), fg_only=True)
+  # Lists (a config read back from JSON) become the tuples the modules hash.
+  cfg = models.ModelConfig(lasp_pairs=[[5, 4]], cmam_stages=[1, 2])
+  assert cfg.lasp_config().pairs == ((5, 4),) and cfg.cmam_config().stages == (1, 2)
 
 
 @pytest.mark.parametrize("size", [10, 20, 40, 80, 13])
@@ -235,7 +284,7 @@ def test_dataset_configs_build_their_model(name):
 def test_bfloat16_compute_stays_close_to_float32(tiny):
   model, variables, forward, inputs = tiny
   cfg = model.config.__class__(**{**model.config.__dict__, "dtype": "bfloat16"})
-  low = jax.jit(models.RVSModel(cfg).apply)(variables, *inputs)["logits"][-1]
+  low = jax.jit(models.RVSModel(config=cfg).apply)(variables, *inputs)["logits"][-1]
   ref = forward(variables, *inputs)["logits"][-1]
   assert low.dtype == jnp.float32  # maps are returned in float32 whatever the compute
   scale = float(jnp.abs(ref).max())

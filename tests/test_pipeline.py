@@ -260,6 +260,42 @@ def test_tf_and_numpy_backends_identical(tmp_path, wv):
     next(it)
 
 
+_KILLED_TF_RUN = """
+import sys, time
+import numpy as np
+sys.path[:0] = [{root!r}, {tests!r}]
+import test_pipeline as T
+from rvs_jax import text
+from rvs_jax.data import synthetic
+words = ["the", "red", "circle", "number"] + [str(i) for i in range(50)]
+wv = text.WordVectors(words, np.stack([synthetic.word_vector(w, 8) for w in words]))
+next(iter(T._pipe(T._samples(8), wv, train=False, backend="tf")))
+print("READY", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_tf_run_leaves_no_autograph_files(tmp_path):
+  """AutoGraph writes converted functions to temp files that only atexit removes."""
+  pytest.importorskip("tensorflow")
+  import os, pathlib, signal, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
+  tests = pathlib.Path(__file__).resolve().parent
+  scratch = tmp_path / "tmp"
+  scratch.mkdir()
+  proc = subprocess.Popen(
+      [sys.executable, "-c", _KILLED_TF_RUN.format(root=str(tests.parent),
+                                                   tests=str(tests))],
+      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+      env=dict(os.environ, TMPDIR=str(scratch), JAX_PLATFORMS="cpu"))
+  try:
+    assert proc.stdout.readline().strip() == "READY"
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  assert sorted(p.name for p in scratch.iterdir()
+                if p.name.startswith("__autograph_generated")) == []
+
+
 def test_synthetic_end_to_end(tmp_path):
   truth = synthetic.generate(tmp_path, num_videos=4, seed=0, height=32, width=48,
                              frames=12, workers=1)

@@ -30,7 +30,8 @@ from PIL import Image
 
 from configs import synthetic
 from rvs_jax import checkpointing, models, text
-from rvs_jax.inference import predict
+from rvs_jax.inference import predict, segmenter
+from rvs_jax.pictures import overlay
 from rvs_jax.train import trainer
 from rvs_jax.data import synthetic as synthetic_data
 from rvs_jax.data import video_io
@@ -182,7 +183,8 @@ def test_cli_segments_a_generated_video(prediction, video):
 
 def test_overlay_video_and_gif_decode(prediction, video):
   frames = video_io.decode_mp4(os.path.join(prediction, "overlay.mp4"))
-  scale = predict.overlay_scale(H, W)
+  scale = overlay.picture_scale(H, W)
+  assert scale == 4
   assert frames.shape[0] == T
   assert frames.shape[2] == W * scale and frames.shape[1] > H * scale  # legend below
   with Image.open(os.path.join(prediction, "overlay.gif")) as gif:
@@ -194,10 +196,95 @@ def test_overlay_video_and_gif_decode(prediction, video):
   for folder in ("0_the_red_square", "1_a_red_sqaure_moving_right"):
     with np.load(os.path.join(prediction, folder, "masks.npz")) as z:
       masks.append(z["masks"][8])
-  drawn = predict.draw_overlay(video_io.decode_mp4(video[0])[8], masks,
-                               predict.PALETTE[:2], SENTENCES, scale, f"8/{T - 1}")
+  drawn = overlay.legend_overlay(video_io.decode_mp4(video[0])[8], masks,
+                                 overlay.PALETTE[:2], SENTENCES, scale, f"8/{T - 1}")
   assert drawn.shape == frames[8].shape
   assert np.abs(drawn.astype(int) - frames[8]).mean() < 3.0
+
+
+def test_library_api_segments_without_the_command(prediction, workdir, video):
+  """`Segmenter.load` + `segment`: the masks and probabilities the command wrote."""
+  seg = segmenter.Segmenter.load(workdir, batch_size=4)
+  frames = segmenter.read_video(video[0]).frames
+  result = seg.segment(frames, ["the red square", "a red sqaure moving right"])
+  assert result.masks.shape == (2, T, H, W) and result.masks.dtype == bool
+  assert result.probs.shape == (2, T, 64, 64) and result.probs.dtype == np.float32
+  assert [s.unknown for s in result.sentences] == [[], ["sqaure"]]
+  for k, folder in enumerate(("0_the_red_square", "1_a_red_sqaure_moving_right")):
+    with np.load(os.path.join(prediction, folder, "masks.npz")) as z:
+      # Batch 4 here, 8 in the command: the same function of each clip.
+      np.testing.assert_allclose(result.probs[k], z["probs"].astype(np.float32),
+                                 atol=2e-3)
+      differ = (result.masks[k] != z["masks"]).mean()
+      assert differ < 1e-3, differ  # Only pixels at the threshold may flip.
+  ious = [_iou(m, g) for m, g in zip(result.masks[0], video[1])]
+  assert np.mean(ious) >= IOU_THRESHOLD, ious
+  # Full-size probabilities are the ones the masks were thresholded from.
+  prob = result.probabilities(0, 5)
+  assert prob.shape == (H, W)
+  np.testing.assert_array_equal(prob > result.threshold, result.masks[0, 5])
+  # One sentence as a string; a stricter threshold never grows a mask.
+  strict = seg.segment(frames[:3], "the red square", threshold=0.9)
+  assert strict.masks.shape == (1, 3, H, W)
+  assert (strict.masks <= seg.segment(frames[:3], "the red square").masks).all()
+  with pytest.raises(segmenter.InputError, match="uint8 RGB frames"):
+    seg.segment(frames.astype(np.float32), "the red square")
+  with pytest.raises(segmenter.InputError, match="no word of the sentence"):
+    seg.segment(frames, ["zebra"])
+
+
+def test_picture_scale_is_legible_and_bounded():
+  assert overlay.picture_scale(72, 96) == 4          # shorter side to >= 240
+  assert overlay.picture_scale(1080, 1920) == 1
+  assert overlay.picture_scale(100, 1000) == 1       # x3 would pass 1920
+  assert overlay.picture_scale(2, 2000) * 2000 == overlay.MAX_SIDE
+  assert overlay.picture_scale(4000, 3) * 4000 == overlay.MAX_SIDE
+  frame = np.zeros((2, 2000, 3), np.uint8)
+  pred = np.zeros((2, 2000), bool)
+  pred[:, :100] = True
+  pic = overlay.overlay(frame, pred, pred, caption="a long caption " * 20,
+                        scale=overlay.picture_scale(2, 2000))
+  assert pic.width == overlay.MAX_SIDE and pic.height < 100
+  assert np.asarray(pic)[-1, 10].tolist() == list(overlay.GT_COLOUR)  # outlined
+  assert overlay.fit(frame, 112).shape == (1, 448, 3)
+  assert overlay.grid([pic, pic, pic], columns=2).size == (2 * pic.width, 2 * pic.height)
+
+
+@pytest.mark.parametrize("height,width", [(2, 2000), (2000, 2)])
+def test_extreme_aspect_ratios_give_bounded_pictures(workdir, tmp_path, height, width):
+  """#12: six 2x2000 frames once took 3.1 GB in the overlay and crashed the encoder."""
+  folder = tmp_path / "frames"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  frames = rng.integers(0, 255, (6, height, width, 3), dtype=np.uint8)
+  for t, f in enumerate(frames):
+    Image.fromarray(f).save(folder / f"{t}.png")
+  out = str(tmp_path / "out")
+  assert predict.main(["--video", str(folder), "--checkpoint", workdir, "--out", out,
+                       "--text", SENTENCES[0], "--gif", "--explain", "2",
+                       "--quiet"]) == 0
+  with np.load(os.path.join(out, "0_the_red_square", "masks.npz")) as z:
+    assert z["masks"].shape == (6, height, width)
+  decoded = video_io.decode_mp4(os.path.join(out, "overlay.mp4"))
+  assert decoded.shape[0] == 6
+  assert max(decoded.shape[1:3]) <= overlay.MAX_SIDE + 100  # + the legend
+  assert decoded.shape[2] >= overlay.LEGEND_MIN_WIDTH
+  with Image.open(os.path.join(out, "overlay.gif")) as gif:
+    assert gif.n_frames == 6 and max(gif.size) <= 480
+  for name in os.listdir(os.path.join(out, "0_the_red_square", "explain")):
+    with Image.open(os.path.join(out, "0_the_red_square", "explain", name)) as img:
+      assert img.width * img.height < 4e6, (name, img.size)
+  # The drawing itself stays small: well under the size of one unbounded picture.
+  import tracemalloc  # pylint: disable=g-import-not-at-top
+  masks = np.zeros((1, 6, height, width), bool)
+  masks[0, :, :1] = True
+  tracemalloc.start()
+  try:
+    drawn = predict.draw_overlays(frames, masks, overlay.PALETTE[:1], SENTENCES[:1])
+    peak = tracemalloc.get_traced_memory()[1]
+  finally:
+    tracemalloc.stop()
+  assert drawn.shape[0] == 6 and peak < 50e6, peak
 
 
 def test_explain_pictures(prediction):
@@ -318,6 +405,7 @@ def test_a_failed_overwrite_keeps_the_previous_output(prediction, workdir, video
   assert sorted(os.listdir(previous)) == before
   assert sorted(os.listdir(tmp_path)) == ["previous"]  # No half-written folder left.
 
+
 def test_command_line_entry_point(video, tmp_path):
   (tmp_path / "out").mkdir()
   (tmp_path / "out" / "x").write_text("")
@@ -337,7 +425,7 @@ def test_read_video_containers(tmp_path, name, codec):
     pytest.skip(f"this FFmpeg build has no {codec} encoder")
   frames, _ = _test_video()
   video_io.write_mp4(str(tmp_path / name), frames[:5], fps=10, codec=codec)
-  video = predict.read_video(str(tmp_path / name))
+  video = segmenter.read_video(str(tmp_path / name))
   assert video.frames.shape == (5, H, W, 3) and video.fps == 10.0
   assert np.abs(video.frames.astype(int) - frames[:5]).mean() < 4
 

@@ -1,4 +1,4 @@
-"""Self-checks of the PyTorch CSTM reference modules in `tests/torch_reference.py`.
+"""Self-checks of the PyTorch CSTM reference modules (`rvs_jax.convert.torch_reference`).
 
 They pin the layout facts of `docs/model.md` (key names, shapes,
 parameter counts, padding, stage shapes, zero-init CMAM) that the JAX parity and
@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from torch import nn
 
-import torch_reference as ref
+from rvs_jax.convert import torch_reference as ref
 
 # pylint: enable=g-import-not-at-top,wrong-import-position
 

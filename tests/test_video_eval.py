@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from rvs_jax import checkpointing, sharding, text
-from rvs_jax.evaluation import video_eval
+from rvs_jax.evaluation import report, video_eval
 from rvs_jax.data import synthetic
 from rvs_jax.testing import fixtures
 from rvs_jax.data import pipeline as pipeline_lib
@@ -233,6 +233,21 @@ def test_davis_ground_truth_scores_and_indexed_pngs(trees, tmp_path):
   assert davis["first_frame"]["J&F"] == 1.0
   assert davis["full_video"]["J&F"] == pytest.approx((1 + 10 / 11) / 2)
   json.dumps(result, allow_nan=False)
+
+  # The printed tables: overall, per slot, the official protocol (one formatter).
+  tables = report.results_table(result, "refer_davis val").split("\n\n")
+  assert len(tables) == 3 and tables[0].startswith("refer_davis val\n")
+  assert tables[1].startswith("per-expression scores by slot\n")
+  rows = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")]
+          for r in tables[2].splitlines()[3:]}
+  header = [c.strip() for c in tables[2].splitlines()[1].strip("|").split("|")]
+  assert header[:4] == ["", "J&F", "J", "F"]
+  assert set(rows) == {"anno_0", "anno_1", "anno_2", "anno_3", "mean", "first_frame",
+                       "full_video"}
+  assert rows["anno_3"][header.index("J")] == f"{100 * 10 / 11:.2f}"
+  # Slot groups have num_slots, slots num_objects: each leaves the other's cell empty.
+  assert rows["mean"][header.index("num_objects")] == ""
+  assert rows["anno_0"][header.index("num_objects")] == "11"
 
 
 def test_davis_empty_predictions(trees, tmp_path):

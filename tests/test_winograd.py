@@ -69,7 +69,8 @@ def test_eligibility():
 
 def test_conv_impl_choice_and_errors():
   x = jax.random.normal(jax.random.key(0), (2, 64, 64, 192))
-  conv = layers.Conv2D(192, (3, 3), padding=((1, 1), (1, 1)), use_bias=True)
+  conv = layers.Conv2D(features=192, kernel_size=(3, 3), padding=((1, 1), (1, 1)),
+                       use_bias=True)
   params = conv.init(jax.random.key(1), x)
   outs = {impl: conv.clone(impl=impl).apply(params, x)
           for impl in layers.CONV2D_IMPLS}
@@ -87,8 +88,8 @@ def test_conv_impl_choice_and_errors():
 def test_conv3d_fold_paths_equal_xla(shape, features):
   x = jax.random.normal(jax.random.key(0), shape)
   pads = ((1, 1),) * 3
-  fold = layers.Conv3D(features, (3, 3, 3), (1, 1, 1), pads, use_bias=True, impl="fold",
-                       conv2d_impl="winograd")
+  fold = layers.Conv3D(features=features, kernel_size=(3, 3, 3), padding=pads,
+                       use_bias=True, impl="fold", conv2d_impl="winograd")
   params = fold.init(jax.random.key(1), x)
   want = fold.clone(impl="xla", conv2d_impl="xla").apply(params, x)
   assert _rel_err(fold.apply(params, x), want) < 1e-5

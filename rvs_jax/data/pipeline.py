@@ -538,6 +538,10 @@ def _tf_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
     return tuple(np.asarray(ex[k], dtype=shapes[k][1]) for k in RAW_KEYS) + (
         np.bool_(failed),)
 
+  # Not converted by AutoGraph (it has no Python control flow to convert): a converted
+  # function is written to a temporary `__autograph_generated_file*.py` that only an
+  # orderly exit removes, so every killed run used to leave one behind.
+  @tf.autograph.experimental.do_not_convert
   def load_tf(i):
     out = tf.numpy_function(load_np, [i], dtypes, stateful=False)
     d = {k: tf.ensure_shape(t, shapes[k][0]) for k, t in zip(RAW_KEYS, out[:-1])}

@@ -27,8 +27,8 @@ from rvs_jax import app, checkpointing, platform, sharding
 def _define_flags(flag_values: flags.FlagValues, argv: Sequence[str]) -> None:
   flags.DEFINE_string("workdir", None, "Where results are written.",
                       flag_values=flag_values)
-  flags.DEFINE_string("checkpoint", None, "Workdir or converted checkpoint (default: "
-                      "--workdir).", flag_values=flag_values)
+  flags.DEFINE_string("checkpoint", None, "Workdir, step folder or converted checkpoint "
+                      "(default: --workdir).", flag_values=flag_values)
   path = app.argv_value(argv, "checkpoint") or app.argv_value(argv, "workdir")
   if app.argv_value(argv, "config") is not None or path is None:
     app.define_config(flag_values, argv, help_text="Config file (path[:args]) replacing "
@@ -38,7 +38,7 @@ def _define_flags(flag_values: flags.FlagValues, argv: Sequence[str]) -> None:
     description = checkpointing.describe(path)
   except checkpointing.CheckpointError as e:
     raise app.UsageError(str(e)) from None
-  if description.kind != "workdir":
+  if description.kind == "converted":
     raise app.UsageError(f"{path} is a converted checkpoint: it stores the model but no "
                          "dataset; pass --config configs/<dataset>.py[:args]")
   app.check_overrides(description.config, argv)
@@ -54,7 +54,7 @@ def _main(flag_values: flags.FlagValues) -> int:
   # pylint: disable=g-import-not-at-top
   import jax
   from rvs_jax import datasets, models
-  from rvs_jax.evaluation import frame_eval, video_eval
+  from rvs_jax.evaluation import frame_eval, report, video_eval
   from rvs_jax.pictures import overlay
   from rvs_jax.data import registry
   # pylint: enable=g-import-not-at-top
@@ -90,9 +90,9 @@ def _main(flag_values: flags.FlagValues) -> int:
     if len(pictures) >= config.eval.draw:
       return
     frame = sample.video.load([sample.target])[0]
-    scale = max(1, 256 // frame.shape[0])
-    image = overlay.overlay(frame, scored.pred, scored.gt, scale=scale,
-                              caption=f'"{sample.sentence}"  IoU {scored.iou:.2f}')
+    image = overlay.overlay(frame, scored.pred, scored.gt,
+                            scale=overlay.picture_scale(*frame.shape[:2], target=256),
+                            caption=f'"{sample.sentence}"  IoU {scored.iou:.2f}')
     os.makedirs(pic_dir, exist_ok=True)
     image.save(os.path.join(pic_dir, f"{len(pictures):03d}.png"))
     pictures.append(image)
@@ -103,7 +103,8 @@ def _main(flag_values: flags.FlagValues) -> int:
     path = frame_eval.write_result(workdir, config.data.name, split, protocol, result)
     if pictures:
       overlay.grid(pictures).save(path[:-len(".json")] + ".png")
-    print(frame_eval.table(result, f"{config.data.name} {split} ({protocol} protocol)"))
+    print(report.results_table(result,
+                               f"{config.data.name} {split} ({protocol} protocol)"))
     print(f"\nwrote {path}" + (f" and {len(pictures)} pictures in {pic_dir}"
                              if pictures else ""))
   return 0

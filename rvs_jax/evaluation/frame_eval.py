@@ -24,7 +24,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rvs_jax import files, sharding
-from rvs_jax.evaluation import protocols, report
+from rvs_jax.evaluation import protocols
 
 MODEL_KEYS = ("video", "words", "word_mask")
 
@@ -122,13 +122,3 @@ def write_result(workdir: str, dataset: str, split: str, protocol: str,
     json.dump(result, f, indent=1)
   logging.info("wrote %s", path)
   return path
-
-
-def table(result: dict, title: str) -> str:
-  """The printed metric table (overall, then one row per kind)."""
-  lines = [report.format_results(result["metrics"], title=title)]
-  for kind, values in result.get("by_kind", {}).items():
-    lines.append(report.format_results(values, title=f"{title} — {kind} samples"))
-  return "\n\n".join(lines)
-
-

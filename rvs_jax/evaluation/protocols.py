@@ -137,12 +137,19 @@ def binarize_clean(prob: np.ndarray, out_hw: Tuple[int, int],
     (h, w) bool mask.
   """
   prob = np.asarray(prob, dtype=np.float32)
-  h, w = out_hw
   small = prob > threshold
-  if prob.shape == (h, w):
+  if prob.shape == tuple(out_hw):
     return small, small.copy()
-  big = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)  # (h, w) float32
-  return small, big > threshold
+  return small, resize_prob(prob, out_hw) > threshold
+
+
+def resize_prob(prob: np.ndarray, out_hw: Tuple[int, int]) -> np.ndarray:
+  """(S, S) probabilities -> float32 (h, w): the resize of `binarize_clean`."""
+  prob = np.asarray(prob, dtype=np.float32)
+  h, w = out_hw
+  if prob.shape == (h, w):
+    return prob
+  return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)  # (h, w) float32
 
 
 def binarize_and_score(prob: np.ndarray, gt_orig: Mask, protocol: str = 'cstm',

@@ -9,12 +9,13 @@ the per-frame probabilities; the samples are only re-ordered frame-major within 
 overlap resolution needs, while nothing bigger than one video is held in memory.
 
 Binarisation: the model's (S, S) probability map is resized bilinearly to the frame's
-original (H, W) (cv2 INTER_LINEAR, exactly `metrics.binarize_clean`) and thresholded
+original (H, W) (cv2 INTER_LINEAR, exactly `protocols.binarize_clean`) and thresholded
 with the absolute `prob > 0.5` (MTTR / ReferFormer). CSTM's relative A2D threshold is
 not used: it would put a mask on every frame where the object is absent.
 `config.eval.protocol` is therefore ignored and the JSON is named `..._clean.json`.
 
-Outputs under `W/eval/`:
+Outputs under `W/eval/` (the submission files are written by
+`rvs_jax.evaluation.submission`):
 
   <dataset>_<split>/Annotations/<video>/<exp_id>/<frame>.png
       the submission: 'L'-mode PNGs, 0 / 255, original resolution, every frame;
@@ -26,7 +27,7 @@ Outputs under `W/eval/`:
       plane 0.1 is prepended and the argmax is the label (1 + the object's rank in
       exp-id order, not its DAVIS id);
   <dataset>_<split>_clean.json
-      the result dict below.
+      the result dict below (printed by `report.results_table`).
 
 Scores (docs/metrics.md), wherever ground truth exists (Ref-YTVOS `valid` has
 none: only the submission is written, and `metrics` has no J / F):
@@ -68,20 +69,15 @@ import collections
 import dataclasses
 import logging
 import os
-import shutil
-import zipfile
 from typing import Any, Iterable, Sequence
 
-import cv2
 import numpy as np
-from PIL import Image
 from scipy import optimize
 
-from rvs_jax import files
-from rvs_jax.evaluation import davis, report
+from rvs_jax.evaluation import davis, protocols, report
+from rvs_jax.evaluation.submission import NUM_SLOTS, SubmissionWriter
 from rvs_jax.data import registry
 from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
-from rvs_jax.data.refer_youtube_vos import palette as davis_palette
 from rvs_jax.data.types import DataError, Sample
 
 PROTOCOL = "clean"          # The binarisation used (see module docstring): JSON name.
@@ -89,7 +85,6 @@ THRESHOLD = 0.5             # Absolute threshold of the binary submission masks.
 DAVIS_KEEP = 0.5            # ReferFormer zeroes object probabilities below this ...
 DAVIS_BACKGROUND = 0.1      # ... and argmaxes them against this background plane.
 MAX_PROPOSALS = 20          # davis2017-evaluation's limit in the unsupervised task.
-NUM_SLOTS = 4
 SLOT_GROUPS = {"first_frame": (0, 2), "full_video": (1, 3)}
 
 
@@ -160,22 +155,6 @@ def _frame_size(s: Sample) -> tuple[int, int]:
   return tuple(s.video.load([s.target]).shape[1:3])
 
 
-def resize_prob(prob: np.ndarray, height: int, width: int) -> np.ndarray:
-  """(S, S) probabilities -> float32 (height, width), as `metrics.binarize_clean`."""
-  prob = np.asarray(prob, dtype=np.float32)
-  if prob.shape == (height, width):
-    return prob
-  return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def _save_png(path: str, image: np.ndarray, indexed: bool = False) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  im = Image.fromarray(image)
-  if indexed:
-    im.putpalette(davis_palette())
-  im.save(path)
-
-
 # --------------------------------------------------------------------------------------
 # Scoring
 # --------------------------------------------------------------------------------------
@@ -216,6 +195,7 @@ class VideoScorer:
     self.out_dir = out_dir
     self.threshold = threshold
     self.write_files = write_files
+    self.writer = SubmissionWriter(out_dir)
     # Ref-DAVIS samples carry their annotation slot; the indexed PNGs need it.
     self.davis = all("slot" in s.info for s in self.samples)
     self.evaluator = davis.VideoEvaluator()
@@ -238,9 +218,7 @@ class VideoScorer:
     if self.davis:
       self._prepare_davis()
     if write_files:
-      # Stale files of an earlier run would end up in the zip.
-      for name in ["Annotations"] + [f"anno_{k}" for k in range(NUM_SLOTS)]:
-        shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+      self.writer.clear()
 
   def _prepare_davis(self) -> None:
     """Labels (rank per slot, exp-id order) and the first GT frame of every video."""
@@ -271,12 +249,10 @@ class VideoScorer:
     self._seen[index] = True
     s = self.samples[index]
     height, width = _frame_size(s)
-    prob = resize_prob(prob, height, width)
+    prob = protocols.resize_prob(prob, (height, width))
     mask = prob > self.threshold
     if self.write_files:
-      _save_png(os.path.join(self.out_dir, "Annotations", s.video_id,
-                             str(s.info["exp_id"]), _frame_name(s) + ".png"),
-                mask.astype(np.uint8) * 255)
+      self.writer.mask(s.video_id, str(s.info["exp_id"]), _frame_name(s), mask)
     self._packed[index] = np.packbits(mask)
     frame_key = (s.video_id, s.target)
     if self.davis:
@@ -309,8 +285,7 @@ class VideoScorer:
           planes[rank] = np.where(prob < DAVIS_KEEP, 0.0, prob)
       labels = np.argmax(planes, axis=0).astype(np.uint8)  # First maximum wins ties.
       if self.write_files:
-        _save_png(os.path.join(self.out_dir, f"anno_{slot}", video,
-                               _frame_name(first) + ".png"), labels, indexed=True)
+        self.writer.labels(slot, video, _frame_name(first), labels)
       if gt is not None:
         self._score_slot_frame(video, slot, num_objects, labels, gt, void)
 
@@ -402,8 +377,8 @@ class VideoScorer:
     if any(self._davis_pairs.values()):
       result["davis_unsupervised"] = _davis_summary(self._davis_pairs)
     if self.write_files:
-      result["annotations"] = os.path.join(self.out_dir, "Annotations")
-      result["submission"] = write_zip(self.out_dir)
+      result["annotations"] = self.writer.annotations
+      result["submission"] = self.writer.zip()
     return result
 
 
@@ -450,24 +425,6 @@ def _davis_summary(pairs: dict[int, list[dict[str, float]]]) -> dict[str, Any]:
   return out
 
 
-def write_zip(out_dir: str) -> str:
-  """Zips `<out_dir>/Annotations` to `<out_dir>_submission.zip` (`Annotations/` at root).
-
-  Returns:
-    The zip's path.
-  """
-  path = out_dir.rstrip(os.sep) + "_submission.zip"
-  ann = os.path.join(out_dir, "Annotations")
-  # Renamed into place complete, so a failed zip never replaces a good one.
-  with files.atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-    for folder, dirs, names in os.walk(ann):
-      dirs.sort()
-      for name in sorted(names):
-        full = os.path.join(folder, name)
-        zf.write(full, os.path.relpath(full, out_dir))
-  return path
-
-
 # --------------------------------------------------------------------------------------
 # Model and command line
 # --------------------------------------------------------------------------------------
@@ -510,36 +467,6 @@ def evaluate(predict_fn, variables, pipe, samples: Sequence[Sample], mesh,
                             for i, p in zip(index, probs)), samples, out_dir, **kwargs)
 
 
-def table(result: dict[str, Any], title: str) -> str:
-  """The printed tables: overall, per slot, and the official Ref-DAVIS protocol."""
-  lines = [report.format_results(result["metrics"], title=title)]
-  if result.get("by_slot"):
-    lines.append(_rows_table(result["by_slot"], "per-expression scores by slot"))
-  if result.get("davis_unsupervised"):
-    lines.append(_rows_table(result["davis_unsupervised"],
-                             "DAVIS-2017 unsupervised protocol (ReferFormer) by slot"))
-  return "\n\n".join(lines)
-
-
-def _rows_table(rows: dict[str, dict[str, Any]], title: str) -> str:
-  """One Markdown row per group; floats as percentages like `format_results`."""
-  keys = list(dict.fromkeys(k for v in rows.values() for k in v))
-  header = ["", *keys]
-  body = [[name] + [_cell(v.get(k)) for k in keys] for name, v in rows.items()]
-  widths = [max(len(r[c]) for r in [header] + body) for c in range(len(header))]
-  fmt = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"
-  rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-  return "\n".join([title, fmt(header), rule] + [fmt(r) for r in body])
-
-
-def _cell(value: Any) -> str:
-  if value is None:
-    return ""
-  if isinstance(value, float):
-    return f"{100 * value:.2f}"
-  return str(value)
-
-
 def run(config, workdir: str, model, variables, mesh,
         vectors_dir: str) -> tuple[dict[str, Any], str] | None:
   """eval.py's path for the video benchmarks: predict, write, score, print.
@@ -572,8 +499,8 @@ def run(config, workdir: str, model, variables, mesh,
   if jax.process_index() != 0:
     return None
   path = frame_eval.write_result(workdir, config.data.name, split, PROTOCOL, result)
-  print(table(result, f"{config.data.name} {split} (every frame, threshold "
-                      f"{THRESHOLD})"))
+  print(report.results_table(result, f"{config.data.name} {split} (every frame, "
+                                     f"threshold {THRESHOLD})"))
   if "J" not in result["metrics"]:
     print(f"\n{split} has no ground truth: only the submission was written.")
   print(f"\nwrote {path} and {result['submission']}")

@@ -212,7 +212,8 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
   """Exports a checkpoint's model (see the module docstring).
 
   Args:
-    checkpoint: a training workdir or converted checkpoint (`rvs_jax.checkpointing`).
+    checkpoint: a workdir, one of its step folders, or a converted checkpoint
+      (`rvs_jax.checkpointing`).
     out: the `.stablehlo` path (the `.json` and `.vocab.npz` go next to it).
     config: optional config replacing the stored one (`--config configs/x.py[:args]`).
     word_vectors_file: optional `.npz` vocabulary replacing the checkpoint's.
@@ -269,6 +270,7 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
       "model_config": loaded.config.model.to_dict(),
       # The name only: the artifact travels, this machine's paths do not.
       "checkpoint": os.path.basename(os.path.normpath(checkpoint)),
+      "step": loaded.description.step if loaded.description else None,
       "jax_version": jax.__version__,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
@@ -295,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   p = app.ArgumentParser(prog="python -m rvs_jax.inference.export", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--checkpoint", required=True,
-                 help="training workdir or converted checkpoint")
+                 help="a workdir, one of its step folders, or a converted checkpoint")
   p.add_argument("--out", required=True, help="the .stablehlo file to write")
   p.add_argument("--config", help="configs/x.py[:args] replacing the stored config")
   p.add_argument("--word-vectors", help=".npz table replacing the checkpoint's")

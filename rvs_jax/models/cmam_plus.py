@@ -8,7 +8,8 @@ updated for the next stage:
     L  <- L-[1:]                                        (drop the sentence token)
 
 single-head, pads masked as keys when `mask_pads`. The residual form is kept exactly;
-LayerNorm after the update and multi-head attention are config options, off by default.
+LayerNorm after the update and multi-head attention are `CMAMConfig` options
+(`update_layer_norm`, `update_heads`), off by default.
 The spatial and temporal encoders each carry their own stream (`L_s`, `L_t`).
 """
 
@@ -21,11 +22,14 @@ import jax.numpy as jnp
 from rvs_jax.models import cmam, layers
 
 
-class LanguageUpdate(nn.Module):
-  """`L <- (L^ + Attn(L^))[1:]` with `L^ = [l; L]` (paper eq. 6)."""
-  mask_pads: bool = False
-  num_heads: int = 1
-  layer_norm: bool = False
+class LanguageUpdate(nn.Module, kw_only=True):
+  """`L <- (L^ + Attn(L^))[1:]` with `L^ = [l; L]` (paper eq. 6).
+
+  Attributes:
+    config: uses `mask_pads`, `update_heads`, `update_layer_norm`.
+    dtype: compute dtype of the projections.
+  """
+  config: cmam.CMAMConfig = cmam.CMAMConfig()
   dtype: jnp.dtype | None = None
 
   @nn.compact
@@ -33,41 +37,43 @@ class LanguageUpdate(nn.Module):
                word_mask: jax.Array) -> jax.Array:
     """`sentence (B, C)`, `words (B, N, C)`, `word_mask (B, N)` -> words `(B, N, C)`."""
     b, n, c = words.shape
-    if c % self.num_heads:
-      raise ValueError(f"Language width {c} is not divisible by {self.num_heads} heads.")
+    heads = self.config.update_heads
+    if c % heads:
+      raise ValueError(f"Language width {c} is not divisible by {heads} heads.")
     tokens = jnp.concatenate([sentence[:, None], words], axis=1)      # (B, N+1, C)
-    proj = lambda name: layers.Dense(c, use_bias=False, dtype=self.dtype, name=name)(  # pylint: disable=unnecessary-lambda-assignment
-        tokens).reshape(b, n + 1, self.num_heads, c // self.num_heads)
+
+    def proj(name):                                                   # (B, N+1, h, C/h)
+      y = layers.Dense(features=c, use_bias=False, dtype=self.dtype, name=name)(tokens)
+      return y.reshape(b, n + 1, heads, c // heads)
+
     q, k, v = proj("w4_query"), proj("w5_key"), proj("w6_value")
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(c).astype(q.dtype)
-    if self.mask_pads:
+    if self.config.mask_pads:
       keep = jnp.concatenate([jnp.ones((b, 1), bool), word_mask], axis=1)  # (B, N+1)
       logits = jnp.where(keep[:, None, None, :], logits, -jnp.inf)
     attn = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
     out = tokens + jnp.einsum("bhqk,bkhd->bqhd", attn, v).reshape(b, n + 1, c)
-    if self.layer_norm:
+    if self.config.update_layer_norm:
       out = nn.LayerNorm(epsilon=1e-5, name="norm")(out)
     return out[:, 1:]
 
 
-class CMAMPlus(nn.Module):
-  """CMAM followed by the language update; returns `(dV, sentence, new_words)`."""
-  mask_pads: bool = False
-  modulation: str = "code"
-  num_heads: int = 1
-  layer_norm: bool = False
-  freeze_bn: bool = False
-  conv3d_impl: str = "fold"
-  conv2d_impl: str = "auto"
+class CMAMPlus(nn.Module, kw_only=True):
+  """CMAM followed by the language update; returns `(dV, sentence, new_words)`.
+
+  Attributes:
+    config: the CMAM and language-update options.
+    conv_bn: the `layers.ConvBN` (partial) of the CMAM.
+    dtype: compute dtype of the projections.
+  """
+  config: cmam.CMAMConfig = cmam.CMAMConfig()
+  conv_bn: layers.ModuleDef = layers.ConvBN
   dtype: jnp.dtype | None = None
 
   @nn.compact
   def __call__(self, v, words, word_mask, train: bool = False):
-    dv, sentence = cmam.CMAM(self.mask_pads, self.modulation, self.freeze_bn,
-                             self.conv3d_impl, self.conv2d_impl, self.dtype,
-                             name="cmam")(
-                                 v, words, word_mask, train)
-    new_words = LanguageUpdate(self.mask_pads, self.num_heads, self.layer_norm,
-                               self.dtype, name="language_update")(
-                                   sentence, words, word_mask)
+    dv, sentence = cmam.CMAM(config=self.config, conv_bn=self.conv_bn, dtype=self.dtype,
+                             name="cmam")(v, words, word_mask, train)
+    new_words = LanguageUpdate(config=self.config, dtype=self.dtype,
+                               name="language_update")(sentence, words, word_mask)
     return dv, sentence, new_words

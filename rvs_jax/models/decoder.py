@@ -24,30 +24,35 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rvs_jax.models import lasp, layers
+from rvs_jax.models import lasp as lasp_lib
+from rvs_jax.models import layers
 
 STAGE_FUSIONS = ("concat", "sum")
 LANGUAGE_FUSIONS = ("none", "multiply")
 
 
-class MaskHead(nn.Module):
-  """Conv3x3-ReLU-Conv3x3-ReLU-Conv1x1 -> one logit per pixel (`conv_mask.m`)."""
-  conv2d_impl: str = "auto"
-  dtype: jnp.dtype | None = None
+class MaskHead(nn.Module, kw_only=True):
+  """Conv3x3-ReLU-Conv3x3-ReLU-Conv1x1 -> one logit per pixel (`conv_mask.m`).
+
+  Attributes:
+    conv: the `layers.Conv2D` (partial) of its three biased convs.
+  """
+  conv: layers.ModuleDef = layers.Conv2D
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, h, w, C) -> (B, h, w)
     c = x.shape[-1]
-    def conv(features, kernel, name):
-      return layers.conv2d(features, kernel, use_bias=True, name=name,
-                           impl=self.conv2d_impl, dtype=self.dtype)
+
+    def conv(features, k, name):  # PyTorch `nn.Conv2d(k, padding=(k - 1) // 2)`
+      return self.conv(features=features, kernel_size=(k, k),
+                       padding=layers.symmetric_pads((k, k)), use_bias=True, name=name)
 
     x = nn.relu(conv(c, 3, "conv0")(x))
     x = nn.relu(conv(c, 3, "conv1")(x))
     return conv(1, 1, "conv2")(x)[..., 0]
 
 
-class Decoder(nn.Module):
+class Decoder(nn.Module, kw_only=True):
   """Fuses the two encoders' stage features into six response maps.
 
   Attributes:
@@ -55,27 +60,22 @@ class Decoder(nn.Module):
     stage_fusion: 'concat' (CSTM) or 'sum' (TPAMI).
     language_fusion: 'multiply' multiplies each stage feature by a projection of the
       sentence (the ablation baselines without CMAM have no other language path).
-    lasp_pairs: (deep, shallow) stage pairs, applied in the given (top-down) order.
-    lasp_pool_size, lasp_index_transform, lasp_fg_only, lasp_scale_relevance: see
-      `lasp.LASP`.
-    freeze_bn: always use BN running statistics.
-    conv2d_impl: see `layers.conv_nhwc`.
+    lasp: the LASP steps (`lasp.LASPConfig`; empty `pairs`: none).
+    conv_bn: the `layers.ConvBN` (partial) of every conv+BN layer.
+    conv: the `layers.Conv2D` (partial) of the mask heads.
+    dtype: compute dtype of the projections.
   """
   dim: int = 256
   stage_fusion: str = "concat"
   language_fusion: str = "none"
-  lasp_pairs: tuple[tuple[int, int], ...] = ()
-  lasp_pool_size: int = 8
-  lasp_index_transform: str = "top_left"
-  lasp_fg_only: bool = False
-  lasp_scale_relevance: bool = True
-  freeze_bn: bool = False
-  conv2d_impl: str = "auto"
+  lasp: lasp_lib.LASPConfig = lasp_lib.LASPConfig(pairs=())
+  conv_bn: layers.ModuleDef = layers.ConvBN
+  conv: layers.ModuleDef = layers.Conv2D
   dtype: jnp.dtype | None = None
 
   def _cbr(self, name, use_bias=False):
-    return layers.ConvBN(self.dim, (3, 3), use_bias=use_bias, freeze_bn=self.freeze_bn,
-                         conv2d_impl=self.conv2d_impl, dtype=self.dtype, name=name)
+    return self.conv_bn(features=self.dim, kernel_size=(3, 3), use_bias=use_bias,
+                        name=name)
 
   @nn.compact
   def __call__(self, spatial: Sequence[jax.Array] | None,
@@ -108,21 +108,19 @@ class Decoder(nn.Module):
       else:
         d = sum(pair)
       if self.language_fusion == "multiply":
-        d = d * layers.Dense(self.dim, name=f"language_{k - 1}")(sentence)[:, None, None]
+        d = d * layers.Dense(features=self.dim, name=f"language_{k - 1}")(
+            sentence)[:, None, None]
       stages[k] = d
 
-    if self.lasp_pairs:
-      lang = layers.Dense(self.dim, dtype=self.dtype, name="lasp_sentence")(sentence)
-      for deep, shallow in self.lasp_pairs:
+    if self.lasp.pairs:
+      lang = layers.Dense(features=self.dim, dtype=self.dtype, name="lasp_sentence")(
+          sentence)
+      for deep, shallow in self.lasp.pairs:
         if deep != shallow + 1:
           raise ValueError(f"LASP pair {(deep, shallow)} is not two adjacent stages.")
-        self.sow("intermediates", f"pre_lasp_{shallow}", stages[shallow])
-        stages[shallow] = lasp.LASP(
-            self.lasp_pool_size, self.lasp_index_transform, self.lasp_fg_only,
-            self.lasp_scale_relevance, self.freeze_bn, self.conv2d_impl, self.dtype,
-            name=f"lasp_{deep}_{shallow}")(
-                stages[deep], stages[shallow], lang, train)
-        self.sow("intermediates", f"post_lasp_{shallow}", stages[shallow])
+        stages[shallow] = lasp_lib.LASP(
+            config=self.lasp, conv_bn=self.conv_bn, dtype=self.dtype,
+            name=f"lasp_{deep}_{shallow}")(stages[deep], stages[shallow], lang, train)
 
     feats = [stages[5]]
     for k in range(4, 0, -1):
@@ -132,6 +130,6 @@ class Decoder(nn.Module):
     feats.append(layers.up2(feats[-1]))
     if not all_maps:
       # Parameters of the coarse heads are still created at init (all_maps=True there).
-      return (MaskHead(self.conv2d_impl, self.dtype, name="conv_mask_5")(feats[5]),)
-    return tuple(MaskHead(self.conv2d_impl, self.dtype, name=f"conv_mask_{m}")(f)
+      return (MaskHead(conv=self.conv, name="conv_mask_5")(feats[5]),)
+    return tuple(MaskHead(conv=self.conv, name=f"conv_mask_{m}")(f)
                  for m, f in enumerate(feats))

@@ -50,15 +50,14 @@ def _scaled(c: int, mult: float) -> int:
   return max(1, int(round(c * mult)))
 
 
-def _unit(features: int, kernel, stride, pad_mode: str, freeze_bn: bool,
-          conv3d_impl: str, conv2d_impl: str, dtype, name: str) -> layers.ConvBN:
+def _unit(conv_bn: layers.ModuleDef, pad_mode: str, features: int, kernel, stride,
+          name: str | None = None):
   """The port's `Unit3Dpy` / TF's `Unit3D`: Conv3d (no bias) -> BN -> ReLU."""
   port = pad_mode == "torch_port"
-  return layers.ConvBN(
-      features, kernel, stride,
+  return conv_bn(
+      features=features, kernel_size=kernel, strides=stride,
       padding=layers.port_same_pads(kernel, stride) if port else "TF_SAME",
-      bn_eps=1e-5 if port else 1e-3, bn_scale=port, freeze_bn=freeze_bn,
-      conv3d_impl=conv3d_impl, conv2d_impl=conv2d_impl, dtype=dtype, name=name)
+      bn_eps=1e-5 if port else 1e-3, bn_scale=port, name=name)
 
 
 def _pool(x: jax.Array, window, stride, pad_mode: str) -> jax.Array:
@@ -71,23 +70,19 @@ def _pool(x: jax.Array, window, stride, pad_mode: str) -> jax.Array:
                          pad_value=-jnp.inf)
 
 
-class Mixed(nn.Module):
+class Mixed(nn.Module, kw_only=True):
   """An Inception block: four branches concatenated on channels (0, 1, 2, 3)."""
   channels: tuple[int, ...]
   pad_mode: str = "torch_port"
-  freeze_bn: bool = False
-  conv3d_impl: str = "fold"
-  conv2d_impl: str = "auto"
-  dtype: jnp.dtype | None = None
+  conv_bn: layers.ModuleDef = layers.ConvBN
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:  # (B, T, H, W, C)
     b0, b1a, b1b, b2a, b2b, b3 = self.channels
     one, three = (1, 1, 1), (3, 3, 3)
 
-    def unit(y, feats, k, name):
-      return _unit(feats, k, one, self.pad_mode, self.freeze_bn, self.conv3d_impl,
-                   self.conv2d_impl, self.dtype, name)(y, train)
+    def unit(y, features, k, name):
+      return _unit(self.conv_bn, self.pad_mode, features, k, one, name)(y, train)
 
     br0 = unit(x, b0, one, "Branch_0_Conv3d_0a_1x1")
     br1 = unit(unit(x, b1a, one, "Branch_1_Conv3d_0a_1x1"), b1b, three,
@@ -98,7 +93,7 @@ class Mixed(nn.Module):
     return jnp.concatenate([br0, br1, br2, br3], axis=-1)
 
 
-class I3D(nn.Module):
+class I3D(nn.Module, kw_only=True):
   """Inception-I3D trunk, callable stage by stage, with an optional Kinetics head.
 
   Attributes:
@@ -107,36 +102,33 @@ class I3D(nn.Module):
     mixed_per_stage: how many Mixed blocks stages 3, 4, 5 keep (I3D: 2, 5, 2). Test
       configs cut depth because compile time grows with depth, not width.
     num_classes: > 0 adds the `Logits` head (Kinetics-400: 400) for `classify`.
-    freeze_bn: always use the running statistics.
-    conv3d_impl: 'fold' or 'xla' (see `layers.Conv3D`).
-    conv2d_impl: how the folded 2-D convs run (see `layers.conv_nhwc`).
+    conv_bn: the `layers.ConvBN` (partial) of every unit: frozen BN, the Conv3D and 2-D
+      conv implementations and the dtype are bound there.
+    conv3d: the `layers.Conv3D` (partial) of the Logits head.
   """
   pad_mode: str = "torch_port"
   width_mult: float = 1.0
   mixed_per_stage: tuple[int, int, int] = (2, 5, 2)
   num_classes: int = 0
-  freeze_bn: bool = False
-  conv3d_impl: str = "fold"
-  conv2d_impl: str = "auto"
-  dtype: jnp.dtype | None = None
+  conv_bn: layers.ModuleDef = layers.ConvBN
+  conv3d: layers.ModuleDef = layers.Conv3D
 
   def setup(self):
     if self.pad_mode not in PAD_MODES:
       raise ValueError(f"I3D pad_mode {self.pad_mode!r} is not one of {PAD_MODES}.")
-    common = (self.pad_mode, self.freeze_bn, self.conv3d_impl, self.conv2d_impl,
-              self.dtype)
     c = lambda n: _scaled(n, self.width_mult)  # pylint: disable=unnecessary-lambda-assignment
-    self.Conv3d_1a_7x7 = _unit(c(64), (7, 7, 7), (2, 2, 2), *common, None)
-    self.Conv3d_2b_1x1 = _unit(c(64), (1, 1, 1), (1, 1, 1), *common, None)
-    self.Conv3d_2c_3x3 = _unit(c(192), (3, 3, 3), (1, 1, 1), *common, None)
+    unit = lambda *a: _unit(self.conv_bn, self.pad_mode, *a)  # pylint: disable=unnecessary-lambda-assignment
+    self.Conv3d_1a_7x7 = unit(c(64), (7, 7, 7), (2, 2, 2))
+    self.Conv3d_2b_1x1 = unit(c(64), (1, 1, 1), (1, 1, 1))
+    self.Conv3d_2c_3x3 = unit(c(192), (3, 3, 3), (1, 1, 1))
     for stage, names in STAGE_MIXED.items():
       for name in names[:self.mixed_per_stage[stage - 3]]:
-        setattr(self, f"Mixed_{name}",
-                Mixed(tuple(c(n) for n in MIXED_CHANNELS[name]), *common))
+        setattr(self, f"Mixed_{name}", Mixed(
+            channels=tuple(c(n) for n in MIXED_CHANNELS[name]), pad_mode=self.pad_mode,
+            conv_bn=self.conv_bn))
     if self.num_classes:
-      self.Logits_Conv3d_0c_1x1 = layers.Conv3D(
-          self.num_classes, (1, 1, 1), use_bias=True, impl=self.conv3d_impl,
-          conv2d_impl=self.conv2d_impl, dtype=self.dtype)
+      self.Logits_Conv3d_0c_1x1 = self.conv3d(
+          features=self.num_classes, kernel_size=(1, 1, 1), use_bias=True)
 
   @property
   def channels(self) -> tuple[int, ...]:

@@ -29,6 +29,8 @@ logits are divided by sqrt(C) (`scale_relevance`, see `LASP`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -37,6 +39,28 @@ import numpy as np
 from rvs_jax.models import layers
 
 INDEX_TRANSFORMS = ("top_left", "all4")
+
+
+@dataclasses.dataclass(frozen=True)
+class LASPConfig:
+  """LASP hyper-parameters (`ModelConfig.lasp_*`: the field name after the prefix).
+
+  Attributes:
+    pairs: (deep, shallow) adjacent decoder stage pairs, applied top-down in this order;
+      empty: no LASP.
+    pool_size: the adaptive max-pool grid (8 -> 64 sampled points).
+    index_transform: 'top_left' or 'all4' children at the shallower stage.
+    fg_only: skip the background branch (ablation).
+    scale_relevance: divide the relevance logits by sqrt(C) (scaled dot product). Eq. 8
+      has no scale; without it the logits of 256-channel features saturate the sigmoid
+      (A = 1 everywhere, no foreground/background contrast, no gradient), which we saw
+      in trained tiny models. False gives eq. 8 verbatim.
+  """
+  pairs: tuple[tuple[int, int], ...] = ((5, 4), (4, 3), (3, 2))
+  pool_size: int = 8
+  index_transform: str = "top_left"
+  fg_only: bool = False
+  scale_relevance: bool = True
 
 
 def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
@@ -93,41 +117,32 @@ def child_indices(idx: jax.Array, w: int, mode: str) -> jax.Array:
   raise ValueError(f"LASP index_transform {mode!r} not in {INDEX_TRANSFORMS}.")
 
 
-class CrossStageAttention(nn.Module):
+class CrossStageAttention(nn.Module, kw_only=True):
   """Scaled dot-product attention with learned projections (paper eq. 10)."""
   dtype: jnp.dtype | None = None
 
   @nn.compact
   def __call__(self, query: jax.Array, kv: jax.Array) -> jax.Array:  # (B, Kq, C), (B, K, C)
     c = query.shape[-1]
-    q = layers.Dense(c, dtype=self.dtype, name="query")(query)
-    k = layers.Dense(c, dtype=self.dtype, name="key")(kv)
-    v = layers.Dense(c, dtype=self.dtype, name="value")(kv)
+    q = layers.Dense(features=c, dtype=self.dtype, name="query")(query)
+    k = layers.Dense(features=c, dtype=self.dtype, name="key")(kv)
+    v = layers.Dense(features=c, dtype=self.dtype, name="value")(kv)
     attn = jax.nn.softmax(
         jnp.einsum("bqc,bkc->bqk", q, k).astype(jnp.float32) / np.sqrt(c), axis=-1)
     return jnp.einsum("bqk,bkc->bqc", attn.astype(v.dtype), v)
 
 
-class LASP(nn.Module):
+class LASP(nn.Module, kw_only=True):
   """One LASP step: refines the shallower stage `D^{i-1}` using `D^i` and the sentence.
 
   Attributes:
-    pool_size: the adaptive max-pool grid (8 -> 64 sampled points).
-    index_transform: 'top_left' or 'all4' children at the shallower stage.
-    fg_only: skip the background branch (ablation).
-    scale_relevance: divide the relevance logits by sqrt(C) (scaled dot product). Eq. 8
-      has no scale; without it the logits of 256-channel features saturate the sigmoid
-      (A = 1 everywhere, no foreground/background contrast, no gradient), which we saw
-      in trained tiny models. False gives eq. 8 verbatim.
-    freeze_bn: always use BN running statistics in the fusion layer.
-    conv2d_impl: see `layers.conv_nhwc`.
+    config: pool size, index transform, fg_only, scale_relevance (`pairs` is the
+      decoder's business).
+    conv_bn: the `layers.ConvBN` (partial) of the fusion layer.
+    dtype: compute dtype of the projections.
   """
-  pool_size: int = 8
-  index_transform: str = "top_left"
-  fg_only: bool = False
-  scale_relevance: bool = True
-  freeze_bn: bool = False
-  conv2d_impl: str = "auto"
+  config: LASPConfig = LASPConfig()
+  conv_bn: layers.ModuleDef = layers.ConvBN
   dtype: jnp.dtype | None = None
 
   @nn.compact
@@ -137,26 +152,27 @@ class LASP(nn.Module):
     b, h, w, c = deep.shape
     if shallow.shape[1:3] != (2 * h, 2 * w):
       raise ValueError(f"LASP needs a 2x shallower stage: {deep.shape} -> {shallow.shape}")
-    lang = layers.Dense(c, dtype=self.dtype, name="w8_sentence")(sentence)  # (B, C)
-    vis = layers.Dense(c, dtype=self.dtype, name="w9_visual")(deep)         # (B, h, w, C)
+    cfg = self.config
+    lang = layers.Dense(features=c, dtype=self.dtype, name="w8_sentence")(
+        sentence)                                                           # (B, C)
+    vis = layers.Dense(features=c, dtype=self.dtype, name="w9_visual")(deep)  # (B, h, w, C)
     logits = jnp.einsum("bc,bhwc->bhw", lang, vis)                          # (B, h, w)
-    if self.scale_relevance:
+    if cfg.scale_relevance:
       logits = logits / np.sqrt(c)
     relevance = jax.nn.sigmoid(logits)
     self.sow("intermediates", "relevance", relevance)
 
     def propagate(score, sign, name):
-      pooled, idx = adaptive_max_pool_with_indices(score, self.pool_size)
+      pooled, idx = adaptive_max_pool_with_indices(score, cfg.pool_size)
       soft = layers.resize_align_corners(pooled, (h, w))[..., None] * deep
       keys = gather(soft, idx)                                     # (B, 64, C)
-      kid = child_indices(idx, w, self.index_transform)            # (B, K)
+      kid = child_indices(idx, w, cfg.index_transform)             # (B, K)
       query = gather(shallow, kid)                                 # (B, K, C)
-      out = CrossStageAttention(self.dtype, name=name)(query, keys)
+      out = CrossStageAttention(dtype=self.dtype, name=name)(query, keys)
       self.sow("intermediates", f"{name}_indices", idx)
       return scatter(shallow, kid, query + sign * out)
 
     fg = propagate(relevance, 1.0, "fg_attention")
-    bg = shallow if self.fg_only else propagate(1.0 - relevance, -1.0, "bg_attention")
-    return layers.ConvBN(c, (3, 3), freeze_bn=self.freeze_bn,
-                         conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="fuse")(
-                             jnp.concatenate([fg, bg], -1), train)
+    bg = shallow if cfg.fg_only else propagate(1.0 - relevance, -1.0, "bg_attention")
+    return self.conv_bn(features=c, kernel_size=(3, 3), name="fuse")(
+        jnp.concatenate([fg, bg], -1), train)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -28,6 +28,11 @@ import numpy as np
 from rvs_jax.models import winograd
 
 Pads = tuple[tuple[int, int], ...]
+# A Module class, or a `functools.partial` of one with some fields bound (flax's
+# examples/imagenet convention). `RVSModel` binds the compute knobs (frozen BN, conv
+# implementations, dtype) into one `ConvBN` partial, built once, which every module
+# receives as `conv_bn`: no module declares those knobs itself.
+ModuleDef = Any
 
 # PyTorch's default Conv/Linear weight init, kaiming_uniform(a=sqrt(5)), is U(+-1/sqrt(fan_in))
 # = variance_scaling(1/3, fan_in, uniform). Flax's lecun_normal would change the scale of
@@ -188,7 +193,7 @@ def conv_nhwc(x: jax.Array, kernel: jax.Array, strides: Sequence[int], padding: 
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-class Conv2D(nn.Module):
+class Conv2D(nn.Module, kw_only=True):
   """`nn.Conv` for NHWC with explicit pads and PyTorch init, computed by `conv_nhwc`.
 
   Parameters `kernel (kH, kW, I, O)` and `bias` are named and promoted like `nn.Conv`'s, so
@@ -214,7 +219,7 @@ class Conv2D(nn.Module):
     return y + bias if self.use_bias else y
 
 
-class Conv3D(nn.Module):
+class Conv3D(nn.Module, kw_only=True):
   """A 3-D convolution whose parameter looks like `nn.Conv`'s: `kernel (kT, kH, kW, I, O)`.
 
   `impl='fold'` computes it as one 2-D convolution over the kT time-shifted frames
@@ -293,15 +298,7 @@ class Conv3D(nn.Module):
     return y
 
 
-def conv2d(features: int, kernel: int, stride: int = 1, use_bias: bool = False,
-           name: str | None = None, impl: str = "auto", dtype=None) -> Conv2D:
-  """A PyTorch `nn.Conv2d(k, padding=(k-1)//2)`: symmetric explicit pads, PyTorch init."""
-  pad = (kernel - 1) // 2
-  return Conv2D(features, (kernel, kernel), (stride, stride), ((pad, pad), (pad, pad)),
-                use_bias, impl, dtype, name=name)
-
-
-class Dense(nn.Module):
+class Dense(nn.Module, kw_only=True):
   """A PyTorch-style `nn.Linear` with `nn.Dense`'s parameter names (`kernel`, `bias`).
 
   Flax's bias initialisers only see the bias shape; PyTorch's bias bound depends on the
@@ -327,7 +324,7 @@ class Dense(nn.Module):
     return y
 
 
-class ConvBN(nn.Module):
+class ConvBN(nn.Module, kw_only=True):
   """Conv (no bias unless asked) -> BatchNorm -> optional ReLU; children `conv`, `bn`.
 
   This is CSTM's `ConvBN`/`ires_trans`/`conv_fuse` and the I3D port's `Unit3Dpy` in one
@@ -356,14 +353,14 @@ class ConvBN(nn.Module):
       padding = tf_same_pads(x.shape[1:1 + nd], self.kernel_size, strides)
     else:
       padding = self.padding
+    conv = dict(features=self.features, kernel_size=tuple(self.kernel_size),
+                strides=tuple(strides), padding=padding, use_bias=self.use_bias,
+                dtype=self.dtype, name="conv")
     if nd == 3:
-      x = Conv3D(self.features, tuple(self.kernel_size), tuple(strides), padding,
-                 use_bias=self.use_bias, impl=self.conv3d_impl,
-                 conv2d_impl=self.conv2d_impl, dtype=self.dtype, name="conv")(x)
+      x = Conv3D(impl=self.conv3d_impl, conv2d_impl=self.conv2d_impl, **conv)(x)
     else:
-      x = Conv2D(self.features, tuple(self.kernel_size), tuple(strides), padding,
-                 self.use_bias, self.conv2d_impl, self.dtype, name="conv")(x)
-    x = batch_norm(self.bn_eps, self.bn_scale, name="bn", dtype=self.dtype)(
+      x = Conv2D(impl=self.conv2d_impl, **conv)(x)
+    x = batch_norm(eps=self.bn_eps, use_scale=self.bn_scale, name="bn", dtype=self.dtype)(
         x, use_running_average=not train or self.freeze_bn)
     return nn.relu(x) if self.relu else x
 
@@ -378,7 +375,8 @@ def run_stages(stage, x: jax.Array, train: bool, num_stages: int = 5) -> list[ja
 
 
 __all__ = [
-    "CONV2D_IMPLS", "Conv2D", "Conv3D", "ConvBN", "Dense", "batch_norm", "conv2d", "conv_nhwc",
-    "max_pool", "port_same_pads", "resize_align_corners", "run_stages", "symmetric_pads", "tf_same_pads", "torch_bias_init",
-    "torch_kernel_init", "up2",
+    "CONV2D_IMPLS", "Conv2D", "Conv3D", "ConvBN", "Dense", "ModuleDef", "batch_norm",
+    "conv_nhwc", "max_pool", "port_same_pads", "resize_align_corners",
+    "run_stages", "symmetric_pads", "tf_same_pads", "torch_bias_init", "torch_kernel_init",
+    "up2",
 ]

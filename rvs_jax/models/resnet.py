@@ -21,21 +21,18 @@ import jax.numpy as jnp
 from rvs_jax.models import layers
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(nn.Module, kw_only=True):
   """torchvision `Bottleneck` (expansion 4), stride on `conv2` (ResNet v1.5)."""
   width: int
   stride: int = 1
   downsample: bool = False
-  freeze_bn: bool = False
-  conv2d_impl: str = "auto"
-  dtype: jnp.dtype | None = None
+  conv_bn: layers.ModuleDef = layers.ConvBN
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:  # (B, H, W, C)
-    def cbn(y, feats, k, stride, idx, relu):
-      return layers.ConvBN(feats, (k, k), (stride, stride), relu=relu,
-                           freeze_bn=self.freeze_bn, conv2d_impl=self.conv2d_impl,
-                           dtype=self.dtype, name=f"conv{idx}")(y, train)
+    def cbn(y, features, k, stride, idx, relu):
+      return self.conv_bn(features=features, kernel_size=(k, k), strides=(stride, stride),
+                          relu=relu, name=f"conv{idx}")(y, train)
 
     y = cbn(x, self.width, 1, 1, 1, True)
     y = cbn(y, self.width, 3, self.stride, 2, True)
@@ -45,31 +42,27 @@ class Bottleneck(nn.Module):
     return nn.relu(x + y)
 
 
-class ResNet50(nn.Module):
+class ResNet50(nn.Module, kw_only=True):
   """torchvision ResNet-50 trunk (no avgpool/fc), callable stage by stage.
 
   Attributes:
     width: channels of the stem; 64 in ResNet-50, smaller in test configs.
     stage_sizes: bottleneck blocks per layer; (3, 4, 6, 3) in ResNet-50.
-    freeze_bn: always use the running statistics (also when `train=True`).
-    conv2d_impl: see `layers.conv_nhwc`.
+    conv_bn: the `layers.ConvBN` (partial) every conv+BN pair is built with; frozen BN
+      and the conv implementation are bound there.
   """
   width: int = 64
   stage_sizes: tuple[int, ...] = (3, 4, 6, 3)
-  freeze_bn: bool = False
-  conv2d_impl: str = "auto"
-  dtype: jnp.dtype | None = None
+  conv_bn: layers.ModuleDef = layers.ConvBN
 
   def setup(self):
-    self.stem = layers.ConvBN(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)),
-                              freeze_bn=self.freeze_bn, conv2d_impl=self.conv2d_impl,
-                              dtype=self.dtype)
+    self.stem = self.conv_bn(features=self.width, kernel_size=(7, 7), strides=(2, 2),
+                             padding=((3, 3), (3, 3)))
     for li, blocks in enumerate(self.stage_sizes):
       for bi in range(blocks):
         setattr(self, f"layer{li + 1}_{bi}", Bottleneck(
-            self.width * 2**li, stride=2 if (li > 0 and bi == 0) else 1,
-            downsample=bi == 0, freeze_bn=self.freeze_bn, conv2d_impl=self.conv2d_impl,
-            dtype=self.dtype))
+            width=self.width * 2**li, stride=2 if (li > 0 and bi == 0) else 1,
+            downsample=bi == 0, conv_bn=self.conv_bn))
 
   @property
   def channels(self) -> tuple[int, ...]:

@@ -3,30 +3,31 @@
 Every variant of docs/model.md (the TPAMI model `lstc`, the CVPR'21 `cstm`, every
 ablation row) is this one module with different `ModelConfig` fields.
 
-    model = rvs_jax.models.build_model(config.model)
+    model = rvs_jax.models.build_model(config.model)  # or RVSModel(config=ModelConfig())
     variables = model.init(rng, video, words, word_mask, train=False)
     out = model.apply(variables, video, words, word_mask, train=False)
     # video (B, T, H, W, 3) float32 RGB in [0, 1], target frame at T // 2
     # words (B, N, E) word vectors, word_mask (B, N) bool
     # out["logits"]: six (B, H_k, W_k) maps, coarsest first, the last at (H, W)
 
-Intermediates for pictures (per-word CMAM(+) attention per stage and encoder, LASP
-relevance maps and sampled indices, decoder features before/after LASP) are sown into
-the `intermediates` collection; they are only kept when `apply` is called with
-`mutable=["intermediates"]`.
+What the explanation pictures draw (`rvs_jax.pictures.explain`) is sown into the
+`intermediates` collection, and only that: per CMAM(+) the word weights and their
+per-pixel attention, per LASP step the relevance map and the sampled indices. It is only
+kept when `apply` is called with `mutable=["intermediates"]`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rvs_jax.models import cmam, cmam_plus, decoder, i3d, layers, resnet, text_encoder
+from rvs_jax.models import cmam, cmam_plus, decoder, i3d, lasp, layers, resnet
+from rvs_jax.models import text_encoder
 
-CMAM_KINDS = ("none", "cmam", "cmam_plus")
 INPUT_NORMS = ("none", "imagenet", "inception")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,7 +39,10 @@ class ModelConfig:
 
   The other variants (`cstm`, `tiny`, the ablation rows) are named sets of overrides in
   `rvs_jax.models.variants`. Configs hold every field in `config.model`; `build_model`
-  turns that section into this dataclass, refusing unknown fields.
+  turns that section into this dataclass, refusing unknown fields. The fields are flat
+  (one `--config.model.<field>` each); the modules receive them grouped as sub-configs
+  (`text_config()`, `cmam_config()`, `lasp_config()`), so a new text, CMAM or LASP
+  option is a field here plus its use in the module that owns it.
   """
   # Language.
   text_hidden: int = 300            # GRU width C_l (300 in the paper, 512 in CSTM).
@@ -79,12 +83,13 @@ class ModelConfig:
   remat: bool = False               # Recompute encoder stages in the backward pass.
 
   def __post_init__(self):
-    for field, allowed in (("cmam", CMAM_KINDS), ("spatial_input_norm", INPUT_NORMS),
+    for field, allowed in (("cmam", cmam.KINDS), ("spatial_input_norm", INPUT_NORMS),
                            ("temporal_input_norm", INPUT_NORMS),
                            ("i3d_pad_mode", i3d.PAD_MODES),
                            ("stage_fusion", decoder.STAGE_FUSIONS),
                            ("language_fusion", decoder.LANGUAGE_FUSIONS),
                            ("cmam_modulation", cmam.MODULATIONS),
+                           ("lasp_index_transform", lasp.INDEX_TRANSFORMS),
                            ("conv2d_impl", layers.CONV2D_IMPLS)):
       if getattr(self, field) not in allowed:
         raise ValueError(f"model.{field}={getattr(self, field)!r} is not one of {allowed}.")
@@ -92,6 +97,24 @@ class ModelConfig:
       raise ValueError("model: at least one of use_spatial / use_temporal must be True.")
     if any(s not in (1, 2, 3, 4, 5) for s in self.cmam_stages):
       raise ValueError(f"model.cmam_stages={self.cmam_stages} must be within 1..5.")
+
+  def text_config(self) -> text_encoder.TextConfig:
+    return _prefixed(text_encoder.TextConfig, self, "text_")
+
+  def lasp_config(self) -> lasp.LASPConfig:
+    cfg = _prefixed(lasp.LASPConfig, self, "lasp_")
+    return dataclasses.replace(cfg, pairs=tuple(tuple(p) for p in cfg.pairs))
+
+  def cmam_config(self) -> cmam.CMAMConfig:
+    return cmam.CMAMConfig(
+        kind=self.cmam, stages=tuple(self.cmam_stages), modulation=self.cmam_modulation,
+        mask_pads=self.mask_pads, update_heads=self.language_update_heads,
+        update_layer_norm=self.language_update_layer_norm)
+
+
+def _prefixed(cls, config: ModelConfig, prefix: str):
+  """Sub-config `cls` whose field `f` is `config.<prefix>f`."""
+  return cls(**{f.name: getattr(config, prefix + f.name) for f in dataclasses.fields(cls)})
 
 
 def _normalize(x: jax.Array, kind: str) -> jax.Array:
@@ -107,7 +130,7 @@ def _masked_sum(words: jax.Array, mask: jax.Array) -> jax.Array:
   return jnp.sum(words * mask[..., None].astype(words.dtype), axis=1)
 
 
-class RVSModel(nn.Module):
+class RVSModel(nn.Module, kw_only=True):
   """Referring video segmentation network; see the module docstring for the API."""
   config: ModelConfig = ModelConfig()
 
@@ -138,7 +161,13 @@ class RVSModel(nn.Module):
                        f"the batch of video {video.shape}.")
     dtype = jnp.dtype(cfg.dtype)
     word_mask = word_mask.astype(bool)
-    lang = text_encoder.TextEncoder(cfg.text_hidden, cfg.text_bias, name="text_encoder")(
+    cmam_cfg = cfg.cmam_config()
+    # The compute knobs, bound once. Only the encoders' BN can be frozen (pretrained
+    # statistics); CMAM, LASP and the decoder are trained from scratch.
+    conv_bn = functools.partial(layers.ConvBN, conv3d_impl=cfg.conv3d_impl,
+                                conv2d_impl=cfg.conv2d_impl, dtype=dtype)
+    encoder_conv_bn = functools.partial(conv_bn, freeze_bn=cfg.freeze_bn)
+    lang = text_encoder.TextEncoder(config=cfg.text_config(), name="text_encoder")(
         words.astype(jnp.float32))
     streams = {}
     resnet_cls, i3d_cls = resnet.ResNet50, i3d.I3D
@@ -149,15 +178,15 @@ class RVSModel(nn.Module):
       resnet_cls = nn.remat(resnet_cls, methods=["stage"], static_argnums=(1, 3))
       i3d_cls = nn.remat(i3d_cls, methods=["stage"], static_argnums=(1, 3))
     if cfg.use_spatial:
-      encoder = resnet_cls(cfg.resnet_width, tuple(cfg.resnet_stage_sizes),
-                                cfg.freeze_bn, cfg.conv2d_impl, dtype,
-                                name="spatial_encoder")
+      encoder = resnet_cls(width=cfg.resnet_width,
+                           stage_sizes=tuple(cfg.resnet_stage_sizes),
+                           conv_bn=encoder_conv_bn, name="spatial_encoder")
       x = _normalize(video[:, video.shape[1] // 2], cfg.spatial_input_norm)
       streams["s"] = (encoder, x)
     if cfg.use_temporal:
-      encoder = i3d_cls(cfg.i3d_pad_mode, cfg.i3d_width_mult,
-                        tuple(cfg.i3d_mixed_per_stage), 0, cfg.freeze_bn,
-                        cfg.conv3d_impl, cfg.conv2d_impl, dtype, name="temporal_encoder")
+      encoder = i3d_cls(pad_mode=cfg.i3d_pad_mode, width_mult=cfg.i3d_width_mult,
+                        mixed_per_stage=tuple(cfg.i3d_mixed_per_stage),
+                        conv_bn=encoder_conv_bn, name="temporal_encoder")
       streams["t"] = (encoder, _normalize(video, cfg.temporal_input_norm))
 
     feats = {k: [] for k in streams}
@@ -165,35 +194,33 @@ class RVSModel(nn.Module):
     for i in range(1, 6):
       for key, (encoder, x) in streams.items():
         x = encoder.stage(i, x if i > 1 else x.astype(dtype), train)
-        if cfg.cmam != "none" and i in cfg.cmam_stages:
-          name = f"cmam_{key}_{i - 1}"
-          kwargs = dict(mask_pads=cfg.mask_pads, modulation=cfg.cmam_modulation,
-                        freeze_bn=False, conv3d_impl=cfg.conv3d_impl,
-                        conv2d_impl=cfg.conv2d_impl, dtype=dtype, name=name)
-          if cfg.cmam == "cmam":
+        if cmam_cfg.kind != "none" and i in cmam_cfg.stages:
+          kwargs = dict(config=cmam_cfg, conv_bn=conv_bn, dtype=dtype,
+                        name=f"cmam_{key}_{i - 1}")
+          if cmam_cfg.kind == "cmam":
             dx, _ = cmam.CMAM(**kwargs)(x, lang_streams[key], word_mask, train)
           else:
-            dx, _, lang_streams[key] = cmam_plus.CMAMPlus(
-                num_heads=cfg.language_update_heads,
-                layer_norm=cfg.language_update_layer_norm, **kwargs)(
-                    x, lang_streams[key], word_mask, train)
+            dx, _, lang_streams[key] = cmam_plus.CMAMPlus(**kwargs)(
+                x, lang_streams[key], word_mask, train)
           x = x + dx
         streams[key] = (encoder, x)
         # The 3-D stream reaches the 2-D decoder through its middle temporal slice.
         feats[key].append(x[:, x.shape[1] // 2] if key == "t" else x)
 
-    if cfg.lasp_pairs or cfg.language_fusion != "none":
+    lasp_cfg = cfg.lasp_config()
+    if lasp_cfg.pairs or cfg.language_fusion != "none":
       # Eq. 7: the last-stage words of both streams, masked sums, concatenated.
       sentence = jnp.concatenate(
           [_masked_sum(lang_streams[k], word_mask) for k in streams], axis=-1)
     else:
       sentence = None
     logits = decoder.Decoder(
-        cfg.decoder_dim, cfg.stage_fusion, cfg.language_fusion,
-        tuple(tuple(p) for p in cfg.lasp_pairs), cfg.lasp_pool_size,
-        cfg.lasp_index_transform, cfg.lasp_fg_only, cfg.lasp_scale_relevance, False,
-        cfg.conv2d_impl, dtype, name="decoder")(
-            feats.get("s"), feats.get("t"), sentence, train, all_maps)
+        dim=cfg.decoder_dim, stage_fusion=cfg.stage_fusion,
+        language_fusion=cfg.language_fusion, lasp=lasp_cfg, conv_bn=conv_bn,
+        conv=functools.partial(layers.Conv2D, impl=cfg.conv2d_impl, dtype=dtype),
+        dtype=dtype, name="decoder")(
+            spatial=feats.get("s"), temporal=feats.get("t"), sentence=sentence,
+            train=train, all_maps=all_maps)
     return {"logits": tuple(l.astype(jnp.float32) for l in logits)}
 
 
@@ -213,4 +240,4 @@ def model_config(section) -> ModelConfig:
 def build_model(section) -> RVSModel:
   """The network for a `config.model` section (ConfigDict, dict or ModelConfig)."""
   cfg = section if isinstance(section, ModelConfig) else model_config(section)
-  return RVSModel(cfg)
+  return RVSModel(config=cfg)

@@ -10,6 +10,7 @@ real positions are unaffected); masking happens downstream where `mask_pads` ask
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import flax.linen as nn
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 
-class GRU(nn.Module):
+class GRU(nn.Module, kw_only=True):
   """Single-layer unidirectional GRU with PyTorch's parameter layout (transposed).
 
   Params: `weight_ih (E, 3H)`, `weight_hh (H, 3H)` (= torch `weight_ih_l0.T`,
@@ -54,14 +55,25 @@ class GRU(nn.Module):
     return jnp.swapaxes(ys, 0, 1)
 
 
-class TextEncoder(nn.Module):
-  """GRU -> LayerNorm (eps 1e-5, PyTorch's) -> tanh. `(B, N, E)` -> `(B, N, hidden)`."""
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+  """The language encoder's hyper-parameters (`ModelConfig.text_*`).
+
+  Attributes:
+    hidden: GRU width C_l (300 in the paper, 512 in CSTM).
+    bias: GRU biases (the CSTM checkpoint's GRU has none).
+  """
   hidden: int = 300
-  use_bias: bool = True
+  bias: bool = True
+
+
+class TextEncoder(nn.Module, kw_only=True):
+  """GRU -> LayerNorm (eps 1e-5, PyTorch's) -> tanh. `(B, N, E)` -> `(B, N, hidden)`."""
+  config: TextConfig = TextConfig()
 
   @nn.compact
   def __call__(self, words: jax.Array) -> jax.Array:
-    y = GRU(self.hidden, self.use_bias, name="gru")(words)
+    y = GRU(hidden=self.config.hidden, use_bias=self.config.bias, name="gru")(words)
     # PyTorch LayerNorm's eps is 1e-5 (Flax's default is 1e-6).
     y = nn.LayerNorm(epsilon=1e-5, name="norm")(y)
     return jnp.tanh(y)

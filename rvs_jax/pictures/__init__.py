@@ -1,2 +1,3 @@
-"""Pictures of results: `overlay` (masks, contours, captions, grids) and `explain`
-(per-word CMAM attention and LASP sampling)."""
+"""Pictures of results: `overlay` (every drawing primitive: mask fills, contours, the
+font, captions, heat maps, tiling) and `explain` (per-word CMAM attention and LASP
+sampling, drawn with `overlay`)."""

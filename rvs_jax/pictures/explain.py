@@ -3,23 +3,21 @@
 `python -m rvs_jax.inference.predict --explain` draws, for each chosen frame and sentence:
 
 * `frame_<t>_words.png` (the paper's Fig. 9): one row per CMAM(+) module (encoder and
-  stage), one column per word. CMAM weighs the words by `softmax(norm(y))` with
-  `y_n = <sum_p key(p), query_n>` summed over every pixel p of the stage's feature
-  (`rvs_jax.models.cmam`); the caption of each cell is that weight, exactly as the
-  module used it. The heat map applies the same normalisation and softmax to each
-  pixel's own term `<key(p), query_n>`, so it shows where in the frame each word's
-  weight comes from (values are probabilities over the words at that pixel, the
-  colour scale stretched per row, i.e. per module, whose range the row label gives).
-  3-D (temporal encoder) features show their middle time slice, the one the decoder
-  uses.
+  stage), one column per word. The caption of each cell is the word's weight exactly as
+  the module used it (`word_attention`); the heat map is the module's
+  `pixel_word_attention`, the same normalisation and softmax applied to each pixel's own
+  term, so it shows where in the frame each word's weight comes from (probabilities
+  over the words at that pixel, the colour scale stretched per row, i.e. per module,
+  whose range the row label gives). Both are what `rvs_jax.models.cmam` sows; 3-D
+  (temporal encoder) features show their middle time slice, the one the decoder uses.
 * `frame_<t>_lasp.png` (Fig. 6): one row per LASP step: the frame with the predicted
   mask, the relevance map A of the deeper stage, and the 64 foreground and 64
   background positions sampled by adaptive max-pooling of A and 1 - A (several samples
   can fall on one position of a small map; the caption counts distinct positions).
 
-`make_explain_fn` runs the model with `mutable=["intermediates"]` and captures the two
-CMAM projections the module does not sow (`v_key`, `l_query_bn`), so it is a separate,
-separately compiled function, applied to the chosen frames only.
+`make_explain_fn` runs the model with `mutable=["intermediates"]` and gathers what the
+modules sow; it is a separate, separately compiled function, applied to the chosen frames
+only.
 """
 
 from __future__ import annotations
@@ -28,52 +26,14 @@ import re
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from rvs_jax.pictures import overlay
 
 _CMAM_NAME = re.compile(r"cmam_([st])_(\d)")
 _ENCODERS = {"s": "spatial", "t": "temporal"}
-# Inferno-like anchors: dark = 0, bright = 1.
-_COLORMAP = np.asarray([(0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9),
-                        (252, 255, 164)], np.float32)
 FG_COLOUR, BG_COLOUR = (60, 255, 60), (255, 60, 220)
-
-
-def font(size: int = 12) -> ImageFont.ImageFont:
-  """Pillow's built-in font (scalable when FreeType is present)."""
-  try:
-    return ImageFont.load_default(size=size)
-  except (TypeError, OSError):  # Pillow < 10.1 or no FreeType: the bitmap font.
-    return ImageFont.load_default()
-
-
-def _capture(module, method_name: str) -> bool:
-  # The key and query projections inside every CMAM: the per-pixel word terms need them.
-  return method_name == "__call__" and module.name in ("v_key", "l_query_bn")
-
-
-def pixel_word_attention(key: jax.Array, query: jax.Array, word_mask: jax.Array,
-                         mask_pads: bool) -> jax.Array:
-  """CMAM's word softmax applied to every pixel's term instead of to their sum.
-
-  Args:
-    key: `(B, h, w, D)` the CMAM key projection of the visual feature.
-    query: `(B, N, D)` the word queries (after their BatchNorm).
-    word_mask: bool `(B, N)`.
-    mask_pads: the model's `mask_pads` (pads excluded from the softmax).
-
-  Returns:
-    float32 `(B, N, h, w)`, summing to 1 over the words at every pixel.
-  """
-  y = jnp.einsum("bhwd,bnd->bnhw", key.astype(jnp.float32), query.astype(jnp.float32))
-  mask = word_mask[:, :, None, None]
-  if mask_pads:
-    y = jnp.where(mask, y, 0.0)
-  y = y / jnp.maximum(jnp.linalg.norm(y, axis=1, keepdims=True), 1e-12)
-  if mask_pads:
-    y = jnp.where(mask, y, -jnp.inf)
-  return jax.nn.softmax(y, axis=1)
 
 
 def make_explain_fn(model) -> Callable:
@@ -86,26 +46,18 @@ def make_explain_fn(model) -> Callable:
                            "bg_attention_indices": (B, 64)}, ...}}
   (empty dicts for models without CMAM or LASP).
   """
-  mask_pads = bool(model.config.mask_pads)
 
   def explain(variables, video, words, word_mask):
     out, state = model.apply(variables, video, words, word_mask, train=False,
-                             all_maps=False, mutable=["intermediates"],
-                             capture_intermediates=_capture)
+                             all_maps=False, mutable=["intermediates"])
     inter = state.get("intermediates", {})  # Empty without CMAM and LASP.
     result: dict[str, Any] = {"probs": jax.nn.sigmoid(out["logits"][-1]), "cmam": {},
                               "lasp": {}}
     for name, sub in inter.items():
-      if not _CMAM_NAME.fullmatch(name):
-        continue
-      core = sub.get("cmam", sub)  # CMAM+ nests its CMAM under "cmam".
-      key = core["v_key"]["__call__"][0]                     # (B, [T,] h, w, D)
-      if key.ndim == 5:
-        key = key[:, key.shape[1] // 2]
-      query = core["l_query_bn"]["__call__"][0]               # (B, N, D)
-      result["cmam"][name] = {
-          "weights": core["word_attention"][0],
-          "maps": pixel_word_attention(key, query, word_mask.astype(bool), mask_pads)}
+      if _CMAM_NAME.fullmatch(name):
+        core = sub.get("cmam", sub)  # CMAM+ nests its CMAM under "cmam".
+        result["cmam"][name] = {"weights": core["word_attention"][0],
+                                "maps": core["pixel_word_attention"][0]}
     for name, sub in inter.get("decoder", {}).items():
       if name.startswith("lasp_"):
         result["lasp"][name] = {k: v[0] for k, v in sub.items()}
@@ -119,70 +71,9 @@ def make_explain_fn(model) -> Callable:
 # --------------------------------------------------------------------------------------
 
 
-def colormap(values: np.ndarray) -> np.ndarray:
-  """float `(...)` in [0, 1] -> uint8 `(..., 3)` (inferno-like)."""
-  x = np.clip(np.asarray(values, np.float32), 0, 1) * (len(_COLORMAP) - 1)
-  lo = np.minimum(np.floor(x).astype(int), len(_COLORMAP) - 2)
-  t = (x - lo)[..., None]
-  return ((1 - t) * _COLORMAP[lo] + t * _COLORMAP[lo + 1]).round().astype(np.uint8)
-
-
-def resize_map(values: np.ndarray, size: tuple[int, int],
-               resample=Image.BILINEAR) -> np.ndarray:
-  """float `(h, w)` -> `(H, W)` (PIL, half-pixel centres); size is (W, H)."""
-  return np.asarray(Image.fromarray(np.asarray(values, np.float32), "F").resize(
-      size, resample))
-
-
-def heat_overlay(frame: np.ndarray, values: np.ndarray, alpha: float = 0.65,
-                 resample=Image.BILINEAR) -> np.ndarray:
-  """A heat map `(h, w)` in [0, 1] over a uint8 frame `(H, W, 3)` (frame in grey)."""
-  h, w = frame.shape[:2]
-  grey = frame.astype(np.float32).mean(-1, keepdims=True)
-  heat = colormap(resize_map(values, (w, h), resample)).astype(np.float32)
-  return ((1 - alpha) * grey + alpha * heat).clip(0, 255).astype(np.uint8)
-
-
-def contour(mask: np.ndarray) -> np.ndarray:
-  """1-pixel inner boundary of a bool mask `(H, W)`."""
-  m = np.pad(mask, 1)
-  interior = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
-  return mask & ~interior
-
-
-def scaled(frame: np.ndarray, height: int) -> np.ndarray:
-  """A frame resized (bilinear) to `height` rows, aspect kept."""
-  h, w = frame.shape[:2]
-  width = max(1, int(round(w * height / h)))
-  return np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
-
-
-def _labelled(cell: np.ndarray, lines: Sequence[str], size: int = 12) -> Image.Image:
-  """A cell with caption lines above it."""
-  fnt = font(size)
-  strip = (size + 3) * len(lines) + 4
-  img = Image.new("RGB", (cell.shape[1], cell.shape[0] + strip), (16, 16, 16))
-  img.paste(Image.fromarray(cell), (0, strip))
-  draw = ImageDraw.Draw(img)
-  for k, line in enumerate(lines):
-    draw.text((3, 2 + (size + 3) * k), line, fill=(235, 235, 235), font=fnt)
-  return img
-
-
-def _rows(rows: list[list[Image.Image]], title: str, gap: int = 4) -> Image.Image:
-  """Cells in rows (padded to the largest cell) under a title line."""
-  cw = max(c.width for r in rows for c in r)
-  ch = max(c.height for r in rows for c in r)
-  ncol = max(len(r) for r in rows)
-  fnt = font(14)
-  top = 24
-  out = Image.new("RGB", (ncol * (cw + gap) + gap, top + len(rows) * (ch + gap) + gap),
-                  (0, 0, 0))
-  ImageDraw.Draw(out).text((gap, 4), title, fill=(255, 255, 255), font=fnt)
-  for i, row in enumerate(rows):
-    for j, cell in enumerate(row):
-      out.paste(cell, (gap + j * (cw + gap), top + gap + i * (ch + gap)))
-  return out
+def _cell(picture: np.ndarray, lines: Sequence[str]) -> Image.Image:
+  # Wide enough for its caption even when the frame is 2 pixels wide.
+  return overlay.captioned(picture, lines, min_width=96)
 
 
 def _module_label(name: str, shape: tuple[int, ...]) -> str:
@@ -206,7 +97,7 @@ def words_picture(frame: np.ndarray, tokens: Sequence[str], cmam: dict[str, Any]
   """
   if not cmam:
     return None
-  base = scaled(frame, cell_height)
+  base = overlay.fit(frame, cell_height)
   order = sorted(cmam, key=lambda n: (n.split("_")[1] != "s", int(n.split("_")[2])))
   rows = []
   for name in order:
@@ -216,14 +107,15 @@ def words_picture(frame: np.ndarray, tokens: Sequence[str], cmam: dict[str, Any]
     # what the figure is for is the comparison of the words of one stage.
     lo, hi = float(maps.min()), float(maps.max())
     stretched = (maps - lo) / (hi - lo) if hi - lo > 1e-4 else np.full_like(maps, 0.5)
-    row = [_labelled(base, [_module_label(name, maps.shape[1:]),
-                            f"heat {lo:.2f} .. {hi:.2f}"])]
+    row = [_cell(base, [_module_label(name, maps.shape[1:]),
+                        f"heat {lo:.2f} .. {hi:.2f}"])]
     for n, token in enumerate(tokens):
-      row.append(_labelled(heat_overlay(base, stretched[n]),
-                           [repr(token) if not token.strip() else token,
-                            f"weight {weights[n]:.2f}"]))
+      row.append(_cell(overlay.heat_overlay(base, stretched[n]),
+                       [repr(token) if not token.strip() else token,
+                        f"weight {weights[n]:.2f}"]))
     rows.append(row)
-  return _rows(rows, title + "   (per-pixel word attention; caption: the word's weight)")
+  return overlay.tile(
+      rows, title + "   (per-pixel word attention; caption: the word's weight)")
 
 
 def _points(frame: np.ndarray, flat_idx: np.ndarray, map_hw: tuple[int, int],
@@ -262,13 +154,10 @@ def lasp_picture(frame: np.ndarray, mask: np.ndarray, colour: tuple[int, int, in
   """
   if not lasp:
     return None
-  base = scaled(frame, cell_height)
-  small_mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(
-      (base.shape[1], base.shape[0]), Image.NEAREST)) > 127
-  with_mask = base.copy()
-  with_mask[small_mask] = (0.5 * with_mask[small_mask] + 0.5 * np.asarray(colour)).astype(
-      np.uint8)
-  with_mask[contour(small_mask)] = colour
+  base = overlay.fit(frame, cell_height)
+  small_mask = overlay.resize_mask(mask, *base.shape[:2])
+  with_mask = np.asarray(overlay.mask_overlay(base, [(small_mask, colour)],
+                                              [(small_mask, colour)], alpha=0.5))
   rows = []
   for name in sorted(lasp, key=lambda n: -int(n.split("_")[1])):
     deep, shallow = name.split("_")[1:3]
@@ -278,16 +167,16 @@ def lasp_picture(frame: np.ndarray, mask: np.ndarray, colour: tuple[int, int, in
     # varies between models and sentences, and it is the ranking that LASP samples.
     # Nearest upsampling shows the stage's grid, on which the samples lie.
     stretched = ((rel - lo) / (hi - lo) if hi - lo > 1e-4 else np.full_like(rel, 0.5))
-    row = [_labelled(with_mask, [f"LASP {deep}->{shallow}", "prediction"]),
-           _labelled(heat_overlay(base, stretched, resample=Image.NEAREST),
-                     [f"relevance A of stage {deep} ({rel.shape[0]}x{rel.shape[1]})",
-                      f"dark {lo:.2f} .. bright {hi:.2f}"])]
+    row = [_cell(with_mask, [f"LASP {deep}->{shallow}", "prediction"]),
+           _cell(overlay.heat_overlay(base, stretched, resample=Image.NEAREST),
+                 [f"relevance A of stage {deep} ({rel.shape[0]}x{rel.shape[1]})",
+                  f"dark {lo:.2f} .. bright {hi:.2f}"])]
     for key, label, col in (("fg_attention_indices", "foreground", FG_COLOUR),
                             ("bg_attention_indices", "background", BG_COLOUR)):
       if key in lasp[name]:
         idx = np.asarray(lasp[name][key])
         img, unique = _points(base, idx, rel.shape, col)
-        row.append(_labelled(img, [f"{label} samples", f"{idx.size} at {unique} "
-                                   "positions"]))
+        row.append(_cell(img, [f"{label} samples",
+                               f"{idx.size} at {unique} positions"]))
     rows.append(row)
-  return _rows(rows, title)
+  return overlay.tile(rows, title)

@@ -22,7 +22,8 @@ Contents:
 
 All tensors are channels-first: images `NCHW`, videos `NCTHW`, text features `[B, D, N]`.
 
-This file is torch-only and lives in `tests/`; it is not part of the `rvs_jax` package.
+This module needs PyTorch (the `torch` extra). It is for the tests and for
+`bench/speed.py --torch`; no library module imports it.
 """
 
 from __future__ import annotations
