@@ -125,20 +125,6 @@ def test_whole_model_encoder_untouched_at_init(tiny):
     np.testing.assert_allclose(got, ref, atol=1e-6, err_msg=f"stage {k + 1}")
 
 
-def test_intermediates_for_pictures(tiny):
-  model, variables, _, inputs = tiny
-  _, state = jax.jit(lambda v: model.apply(v, *inputs, mutable=["intermediates"]))(variables)
-  inter = state["intermediates"]
-  attn = inter["cmam_s_0"]["cmam"]["word_attention"][0]
-  assert attn.shape == (4, 20)
-  np.testing.assert_allclose(attn.sum(-1), 1.0, rtol=1e-5)
-  # mask_pads: pads get no attention.
-  assert float(attn[0, 5:].max()) == 0.0
-  rel = inter["decoder"]["lasp_5_4"]["relevance"][0]
-  assert rel.shape == (4, 2, 2)
-  assert inter["decoder"]["lasp_5_4"]["fg_attention_indices"][0].shape == (4, 64)
-
-
 def _np_word_softmax(y, mask):
   """CMAM's step 3 in NumPy, words on axis 1: masked L2 norm, then masked softmax."""
   y = np.where(mask, y, 0.0)
@@ -147,8 +133,8 @@ def _np_word_softmax(y, mask):
   return e / e.sum(axis=1, keepdims=True)
 
 
-def test_cmam_sows_word_weights_and_per_pixel_attention(tiny):
-  """Both sown maps follow from the module's own key and query projections."""
+def test_the_model_sows_what_the_pictures_need(tiny):
+  """CMAM's two sown maps follow from its own key and query projections; LASP's too."""
   model, variables, _, inputs = tiny
   capture = lambda mdl, method: method == "__call__" and mdl.name in ("v_key", "l_query_bn")  # pylint: disable=unnecessary-lambda-assignment
   _, state = jax.jit(lambda v: model.apply(
@@ -170,6 +156,13 @@ def test_cmam_sows_word_weights_and_per_pixel_attention(tiny):
     np.testing.assert_allclose(maps, want, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(maps.sum(1), 1.0, rtol=1e-5)
     assert float(maps[0, 5:].max()) == 0.0  # pads get no attention anywhere
+  assert float(state["intermediates"]["cmam_s_0"]["cmam"]["word_attention"][0][0, 5:].max()
+               ) == 0.0
+  # LASP: the relevance map of the deep stage and the 64 sampled positions per branch.
+  lasp_5_4 = state["intermediates"]["decoder"]["lasp_5_4"]
+  assert lasp_5_4["relevance"][0].shape == (4, 2, 2)
+  assert lasp_5_4["fg_attention_indices"][0].shape == (4, 64)
+  assert lasp_5_4["bg_attention_indices"][0].shape == (4, 64)
 
 
 def test_modules_take_keyword_arguments_only():
