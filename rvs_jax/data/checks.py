@@ -112,6 +112,16 @@ class Strict:
 # Shared file helpers
 
 
+def _read_bytes(sink, path: str, what: str) -> bytes | None:
+  """The file's bytes; None (after `sink.error(path, "missing <what>")`) if unreadable."""
+  try:
+    with open(path, "rb") as f:
+      return f.read()
+  except OSError:
+    sink.error(path, f"missing {what}")
+    return None
+
+
 def read_lines(sink, path: str, what: str, encodings: Sequence[str] = ("utf-8",)
                ) -> tuple[list[str], str] | None:
   """The lines of a text file and the encoding that decoded it; None if unreadable.
@@ -127,11 +137,8 @@ def read_lines(sink, path: str, what: str, encodings: Sequence[str] = ("utf-8",)
     what: what the file is, for the "missing" message.
     encodings: accepted encodings, in order.
   """
-  try:
-    with open(path, "rb") as f:
-      raw = f.read()
-  except OSError:
-    sink.error(path, f"missing {what}")
+  raw = _read_bytes(sink, path, what)
+  if raw is None:
     return None
   if raw.startswith(b"\xef\xbb\xbf"):
     raw = raw[3:]
@@ -154,11 +161,8 @@ def read_lines(sink, path: str, what: str, encodings: Sequence[str] = ("utf-8",)
 
 def read_json(sink, path: str, what: str = "file") -> Any:
   """A parsed UTF-8 JSON file (a byte-order mark is accepted); None on an error."""
-  try:
-    with open(path, "rb") as f:
-      raw = f.read()
-  except OSError:
-    sink.error(path, f"missing {what}")
+  raw = _read_bytes(sink, path, what)
+  if raw is None:
     return None
   try:
     text = raw.decode("utf-8-sig")

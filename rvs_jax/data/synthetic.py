@@ -63,7 +63,6 @@ import sys
 import time
 from typing import Any
 
-import h5py
 import numpy as np
 from PIL import Image
 
