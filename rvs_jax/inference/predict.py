@@ -11,11 +11,12 @@ images (sorted by name, numbers compared as numbers); sentences come from `--tex
 checkpoint; the config and the word vectors stored with it are used (`--config`,
 `--word-vectors` override them; see `rvs_jax.checkpointing`).
 
-The segmenting is `rvs_jax.inference.segmenter.Segmenter` (the library API; every frame
-from its own clip, one compilation, masks at the frame's own size, the `clean`
-protocol's binarisation); JAX runs it on the GPU when one is present, else on the CPU
-(`--cpu` forces the CPU). This module is the command: arguments, the output folder,
-the files.
+The segmenting is `rvs_jax.inference.segmenter.Segmenter.stream` (the library API;
+every frame from its own clip, one compilation, masks at the frame's own size, the
+`clean` protocol's binarisation). The video is decoded, segmented and written frame by
+frame (`rvs_jax.inference.outputs`), so memory does not grow with its length. JAX runs
+on the GPU when one is present, else on the CPU (`--cpu` forces the CPU).
+This module is the command: arguments, the output folder, the files.
 
 Output (DIR = --out, refused if it exists and is not empty, unless `--overwrite`):
 
@@ -23,6 +24,7 @@ Output (DIR = --out, refused if it exists and is not empty, unless `--overwrite`
   DIR/overlay.mp4 (overlay.gif, --gif) every sentence's mask in its own colour, legend
                                        (longer side at most 1920: any aspect ratio)
   DIR/overlay.png                      the middle frame of the overlay, as a picture
+                                       (overlay.gif: at most 300 frames, sampled)
   DIR/<k>_<words>/masks/<t:05d>.png    0/255 mask at the frame's resolution
   DIR/<k>_<words>/masks.npz            masks bool (T, H, W), probs float16 (T, S, S)
   DIR/<k>_<words>/explain/frame_<t:05d>_{words,lasp}.png   with --explain (`explain`)
@@ -44,12 +46,12 @@ import sys
 import time
 from typing import Sequence
 
-import numpy as np
 from PIL import Image
 
 from rvs_jax import app, checkpointing, files
-from rvs_jax.inference import segmenter as segmenter_lib
-from rvs_jax.inference.segmenter import Segmenter, Sentence
+from rvs_jax.data import video_io
+from rvs_jax.inference import inputs, outputs
+from rvs_jax.inference.segmenter import FrameResult, Segmenter, Sentence
 from rvs_jax.pictures import overlay
 
 MARKER = "predict.json"    # Written last; marks a folder --overwrite may replace.
@@ -83,40 +85,6 @@ def check_output(out: str, overwrite: bool) -> None:
     if not os.path.isfile(os.path.join(out, MARKER)):
       raise PredictError(f"output folder {out} exists and was not written by "
                          f"rvs_jax.inference.predict (no {MARKER}); refusing to delete it")
-
-
-def draw_overlays(frames: np.ndarray, masks: np.ndarray, colours, texts: Sequence[str]
-                  ) -> np.ndarray:
-  """uint8 `(T, H', W', 3)`: `overlay.legend_overlay` of every frame.
-
-  The size is bounded whatever the frames' aspect ratio (`overlay.picture_scale`), and
-  the pictures are written into one preallocated array (no list of frames + stack).
-  """
-  t_count, height, width = frames.shape[:3]
-  scale = overlay.picture_scale(height, width)
-  out = None
-  for t in range(t_count):
-    pic = overlay.legend_overlay(frames[t], masks[:, t], colours, texts, scale,
-                                 f"{t}/{t_count - 1}")
-    if out is None:
-      out = np.empty((t_count,) + pic.shape, np.uint8)
-    out[t] = pic
-  return out
-
-
-def write_gif(path: str, frames: Sequence[np.ndarray], fps: float,
-              max_side: int = 480) -> None:
-  """An animated GIF (looping), its longer side shrunk to `max_side` to stay small."""
-  images = []
-  for f in frames:
-    img = Image.fromarray(f)
-    if max(img.size) > max_side:
-      ratio = max_side / max(img.size)
-      size = (max(2, round(img.width * ratio)), max(2, round(img.height * ratio)))
-      img = img.resize(size, Image.BILINEAR)
-    images.append(img.convert("P", palette=Image.Palette.ADAPTIVE, colors=128))
-  images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                 duration=max(20, int(round(1000 / fps))), optimize=False)
 
 
 def _slug(k: int, sentence: str) -> str:
@@ -197,15 +165,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _predict_into(args: argparse.Namespace, out: str, t_start: float) -> str:
-  """Segments and writes every output file into the (empty) folder `out`."""
+  """Segments the video as it is decoded and writes every file into `out` as it goes."""
   texts = read_sentences(args.text, args.texts)
-  video = segmenter_lib.read_video(args.video)
+  video = inputs.open_video(args.video)
   if args.fps is not None:
     if args.fps <= 0:
       raise PredictError(f"--fps must be positive, got {args.fps}")
     video.fps = args.fps
-  frames = video.frames
-  t_count, height, width = frames.shape[:3]
+  t_count = video.num_frames  # Announced; the frames that decode are what counts.
   explain_frames = None
   if args.explain is not None:
     explain_frames = sorted(set(args.explain)) or [t_count // 2]
@@ -219,90 +186,100 @@ def _predict_into(args: argparse.Namespace, out: str, t_start: float) -> str:
   constants = checkpointing.InputConstants.from_config(config)
   # Sentences are checked against the vocabulary before the weights are loaded.
   vectors = checkpointing.word_vectors(args.checkpoint, args.word_vectors)
-  sentences = segmenter_lib.encode_sentences(texts, vectors, constants.max_words)
+  sentences = inputs.encode_sentences(texts, vectors, constants.max_words)
 
   segmenter = Segmenter.load(args.checkpoint, replaced, args.word_vectors,
                              args.batch_size)
-  print(f"segmenting {t_count} frames ({width}x{height}) x {len(sentences)} sentences "
-        f"on {segmenter.device.platform} in batches of {args.batch_size}",
-        file=sys.stderr)
-  result = segmenter.segment(frames, sentences, args.threshold,
-                             progress=not args.quiet)
-
+  print(f"compiling the model for batches of {args.batch_size} on "
+        f"{segmenter.device.platform} ...", file=sys.stderr)
+  compile_seconds = segmenter.compile()
+  print(f"compiled in {compile_seconds:.1f} s; segmenting {t_count} frames x "
+        f"{len(sentences)} sentences", file=sys.stderr)
+  t_segment = time.perf_counter()
   colours = [overlay.PALETTE[k % len(overlay.PALETTE)] for k in range(len(sentences))]
-  records = []
-  for k, sentence in enumerate(sentences):
-    folder = os.path.join(out, _slug(k, sentence.text))
-    os.makedirs(os.path.join(folder, "masks"))
-    masks = result.masks[k]                                      # (T, H, W) bool
-    for t, mask in enumerate(masks):
-      Image.fromarray(mask.astype(np.uint8) * 255, "L").save(
-          os.path.join(folder, "masks", f"{t:05d}.png"))
-    np.savez_compressed(os.path.join(folder, "masks.npz"), masks=masks,
-                        probs=result.probs[k].astype(np.float16),
-                        sentence=sentence.text, threshold=np.float32(args.threshold))
-    records.append(dict(text=sentence.text, folder=os.path.basename(folder),
-                        colour=list(colours[k]), tokens=sentence.tokens,
-                        unknown_words=sentence.unknown,
-                        mask_fraction=[round(float(m.mean()), 5) for m in masks]))
+  texts = [s.text for s in sentences]
+  folders = [_slug(k, s.text) for k, s in enumerate(sentences)]
+  writers, mp4, gif, still = [], None, None, None
+  written = ["overlay.mp4", "overlay.png"] + (["overlay.gif"] if args.gif else [])
+  height = width = count = 0
+  for r in segmenter.stream(video, sentences, args.threshold, progress=not args.quiet,
+                            explain=explain_frames or ()):
+    if not writers:  # The first frame fixes the sizes.
+      height, width = r.frame.shape[:2]
+      scale = overlay.picture_scale(height, width)
+      writers = [outputs.SentenceOutput(os.path.join(out, f), s.text, args.threshold,
+                                        (height, width), constants.image_size)
+                 for f, s in zip(folders, sentences)]
+      mp4 = video_io.Mp4Writer(os.path.join(out, "overlay.mp4"),
+                               fps=max(1, int(round(video.fps))))
+      if args.gif:
+        gif = outputs.GifWriter(os.path.join(out, "overlay.gif"), t_count, video.fps)
+    for k, writer in enumerate(writers):
+      writer.add(r.index, r.masks[k], r.probs[k])
+    picture = overlay.legend_overlay(r.frame, r.masks, colours, texts, scale,
+                                     f"{r.index}/{t_count - 1}")
+    mp4.write(picture)
+    if gif is not None:
+      gif.add(r.index, picture)
+    if still is None or r.index <= t_count // 2:
+      # A still of the middle frame, for a quick look without a video player (the
+      # last frame if the video ends before its announced middle).
+      still = picture
+    if r.explained is not None:
+      written += _write_explanations(r, sentences, colours, folders, out)
+    count = r.index + 1
+  segment_seconds = time.perf_counter() - t_segment
+  for writer in writers:
+    writer.close()
+  mp4.close()
+  if gif is not None:
+    gif.close()
+  Image.fromarray(still).save(os.path.join(out, "overlay.png"))
+  if explain_frames is not None and not any("explain" in w for w in written):
+    print("note: this model has neither CMAM(+) nor LASP; --explain has nothing to draw",
+          file=sys.stderr)
 
-  overlays = draw_overlays(frames, result.masks, colours, [s.text for s in sentences])
-  from rvs_jax.data import video_io  # pylint: disable=g-import-not-at-top
-  video_io.write_mp4(os.path.join(out, "overlay.mp4"), overlays,
-                     fps=max(1, int(round(video.fps))))
-  # A still of the middle frame, for a quick look without a video player.
-  Image.fromarray(overlays[t_count // 2]).save(os.path.join(out, "overlay.png"))
-  written = ["overlay.mp4", "overlay.png"]
-  if args.gif:
-    write_gif(os.path.join(out, "overlay.gif"), overlays, video.fps)
-    written.append("overlay.gif")
-
-  if explain_frames is not None:
-    written += _write_explanations(segmenter, frames, sentences, result.masks, colours,
-                                   explain_frames, out)
-
+  records = [dict(text=s.text, folder=f, colour=list(c), tokens=s.tokens,
+                  unknown_words=s.unknown, mask_fraction=w.mask_fraction)
+             for s, f, c, w in zip(sentences, folders, colours, writers)]
   summary = dict(
-      video=os.path.abspath(video.source), frames=t_count, height=height, width=width,
+      video=os.path.abspath(video.source), frames=count, height=height, width=width,
       fps=video.fps, checkpoint=os.path.abspath(args.checkpoint),
       config=args.config or "stored with the checkpoint",
       model=segmenter.loaded.config.model.to_dict(),
       input=dataclasses.asdict(constants), threshold=args.threshold,
       device=segmenter.device.platform, batch_size=args.batch_size,
-      seconds=round(time.time() - t_start, 1), sentences=records, files=written)
+      seconds=round(time.time() - t_start, 1),
+      compile_seconds=round(compile_seconds, 1),
+      frames_per_second=round(count / max(segment_seconds, 1e-9), 2),
+      sentences=records, files=written)
   with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
     json.dump(summary, f, indent=1)
-  return f"{len(sentences)} x {t_count} masks, " + ", ".join(written)
+  return (f"{len(sentences)} x {count} masks at {summary['frames_per_second']} "
+          "frames/s, " + ", ".join(written))
 
 
-def _write_explanations(segmenter: Segmenter, frames: np.ndarray,
-                        sentences: Sequence[Sentence], masks: np.ndarray,
-                        colours, explain_frames: Sequence[int], out: str) -> list[str]:
-  """Fig. 9 / Fig. 6 pictures of the chosen frames (`rvs_jax.pictures.explain`).
-
-  `masks` is bool `(K, T, H, W)`, as `Segmentation.masks`.
-  """
+def _write_explanations(r: FrameResult, sentences: Sequence[Sentence], colours,
+                        folders: Sequence[str], out: str) -> list[str]:
+  """Fig. 9 / Fig. 6 pictures of one frame (`rvs_jax.pictures.explain`)."""
   from rvs_jax.pictures import explain  # pylint: disable=g-import-not-at-top
-  items = [(k, t) for k in range(len(sentences)) for t in explain_frames]
   written = []
-  for (k, t), result in zip(items, segmenter.explain(frames, sentences, items)):
-    folder = os.path.join(out, _slug(k, sentences[k].text), "explain")
+  for k, result in enumerate(r.explained):
+    folder = os.path.join(out, folders[k], "explain")
     os.makedirs(folder, exist_ok=True)
-    title = f'"{sentences[k].text}"  frame {t}'
+    title = f'"{sentences[k].text}"  frame {r.index}'
     n = len(sentences[k].tokens)
     cmam = {name: {"weights": v["weights"][:n], "maps": v["maps"][:n]}
             for name, v in result["cmam"].items()}
     pictures = {
-        "words": explain.words_picture(frames[t], sentences[k].tokens, cmam, title),
-        "lasp": explain.lasp_picture(frames[t], masks[k, t], colours[k],
-                                     result["lasp"], title)}
+        "words": explain.words_picture(r.frame, sentences[k].tokens, cmam, title),
+        "lasp": explain.lasp_picture(r.frame, r.masks[k], colours[k], result["lasp"],
+                                     title)}
     for kind, picture in pictures.items():
       if picture is not None:
-        path = os.path.join(folder, f"frame_{t:05d}_{kind}.png")
+        path = os.path.join(folder, f"frame_{r.index:05d}_{kind}.png")
         picture.save(path)
         written.append(os.path.relpath(path, out))
-  if not written:
-    print("note: this model has neither CMAM(+) nor LASP; --explain has nothing to draw",
-          file=sys.stderr)
   return written
 
 

@@ -1,13 +1,19 @@
-"""Segmenting frames from Python: load a checkpoint once, then segment any video.
+"""Segmenting videos from Python: load a checkpoint once, then segment any video.
 
-    from rvs_jax.inference.segmenter import Segmenter, read_video
+    import rvs_jax
 
-    seg = Segmenter.load("workdir")  # or workdir/best/60, or a converted checkpoint
-    frames = read_video("clip.mp4").frames   # or any uint8 (T, H, W, 3) RGB array
-    result = seg.segment(frames, ["the red square", "a blue circle moving left"])
-    result.masks                             # bool (K, T, H, W): the frames' own size
-    result.probs                             # float32 (K, T, S, S): the model's size
-    result.probabilities(0, 5)               # float32 (H, W): sentence 0, frame 5
+    seg = rvs_jax.load("workdir")   # or workdir/best/60, or a converted checkpoint
+    result = seg.segment("clip.mp4", ["the red square", "a blue circle moving left"])
+    result.masks                    # bool (K, T, H, W): the frames' own size
+    result.probs                    # float32 (K, T, S, S): the model's size
+    result.probabilities(0, 5)      # float32 (H, W): sentence 0, frame 5
+
+`segment` keeps every mask of the video; `stream` yields one `FrameResult` per frame as
+soon as it is segmented and holds only a bounded window of frames, whatever the video's
+length (what `rvs-predict` writes its files from):
+
+    for r in seg.stream("long.mp4", ["the dog"]):
+      r.index, r.frame, r.masks[0], r.confidence[0]
 
 Every frame t is segmented from its own clip: the config's T frames at its stride
 centred on t, clamped at the ends of the video (`pipeline.clip_indices`), resized like
@@ -17,154 +23,26 @@ is a single compilation however many frames and sentences come; JAX runs it on i
 default device (the GPU when there is one). The final response map is resized to the
 frame's own size (bilinear, on the probabilities) and thresholded, as the `clean`
 evaluation protocol does (`protocols.binarize_clean`).
-
-`rvs-predict` (`rvs_jax.inference.predict`) is this module plus files on disk.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-import os
-import re
 import sys
-from typing import Sequence
+import time
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from rvs_jax import checkpointing
-from rvs_jax import text as text_lib
-from rvs_jax.data.types import DataError
+from rvs_jax.inference.inputs import (InputError, Sentence, Video, VideoStream,
+                                      check_frames, encode_sentences, open_video,
+                                      read_video)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-DEFAULT_FPS = 24.0
-
-
-class InputError(ValueError):
-  """Frames or sentences the model cannot take; the message is one line."""
-
-
-@dataclasses.dataclass
-class Video:
-  """Decoded input frames: uint8 `(T, H, W, 3)` RGB, the frame rate, the source path."""
-  frames: np.ndarray
-  fps: float
-  source: str
-
-
-@dataclasses.dataclass
-class Sentence:
-  """An encoded sentence: vectors `(N, E)`, mask `(N,)`, real tokens, unknown words."""
-  text: str
-  vectors: np.ndarray
-  mask: np.ndarray
-  tokens: list[str]
-  unknown: list[str]
-
-
-# --------------------------------------------------------------------------------------
-# Inputs.
-# --------------------------------------------------------------------------------------
-
-
-def _natural_key(name: str) -> list:
-  return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name)]
-
-
-def read_video(path: str) -> Video:
-  """Frames of a video file PyAV decodes or of a folder of images (natural name order).
-
-  Raises:
-    InputError: missing path, unreadable video or image, no frames.
-  """
-  # pylint: disable=g-import-not-at-top
-  from rvs_jax.data import video_io
-  if os.path.isdir(path):
-    names = sorted(
-        (n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS)),
-        key=_natural_key)
-    if not names:
-      raise InputError(f"no frames: folder {path} holds no image files "
-                       f"({' '.join(IMAGE_EXTENSIONS)})")
-    source = video_io.FrameFolder([os.path.join(path, n) for n in names])
-    try:
-      frames = source.load(range(len(names)))
-    except DataError as e:
-      raise InputError(str(e).splitlines()[0]) from None
-    return Video(frames, DEFAULT_FPS, path)
-  if not os.path.exists(path):
-    raise InputError(f"video not found: {path}")
-  try:
-    frames = video_io.decode_mp4(path)
-  except DataError as e:
-    message = str(e).splitlines()[0]
-    if "no decodable frames" in message or "no video stream" in message:
-      raise InputError(f"no frames: {message}") from None
-    raise InputError(f"unreadable video: {message}") from None
-  return Video(frames, _frame_rate(path), path)
-
-
-def _frame_rate(path: str) -> float:
-  """The stream's average frame rate (DEFAULT_FPS when the container does not say)."""
-  import av  # pylint: disable=g-import-not-at-top
-  try:
-    with av.open(path) as container:
-      rate = container.streams.video[0].average_rate
-    return float(rate) if rate else DEFAULT_FPS
-  except (av.FFmpegError, OSError, ValueError, IndexError, ZeroDivisionError):
-    return DEFAULT_FPS
-
-
-def encode_sentences(sentences: Sequence[str], vectors: text_lib.WordVectors,
-                     max_words: int) -> list[Sentence]:
-  """Word vectors of every sentence; unknown words are warned about on stderr.
-
-  Raises:
-    InputError: an empty sentence, or one in which no word has a vector.
-  """
-  out = []
-  for s in sentences:
-    try:
-      vecs, mask, unknown = vectors.encode(s, max_words, allow_all_unknown=True)
-    except DataError as e:
-      raise InputError(f"sentence {s!r}: {str(e).splitlines()[0]}") from None
-    tokens = list(text_lib.tokenize(s, max_words).tokens[:int(mask.sum())])
-    if len(unknown) == len(tokens):
-      raise InputError(
-          f"no word of the sentence {s!r} is in the checkpoint's vocabulary (unknown: "
-          f"{', '.join(unknown)}); the model would see only zeros")
-    if unknown:
-      print(f"warning: {s!r}: unknown words {', '.join(unknown)} (read as zeros, as in "
-            "training)", file=sys.stderr)
-    out.append(Sentence(s, vecs, mask, tokens, unknown))
-  return out
-
-
-def check_frames(frames, source: str = "frames") -> np.ndarray:
-  """`frames` as a uint8 `(T, H, W, 3)` array with T, H, W >= 1.
-
-  Raises:
-    InputError: any other type, dtype or shape (naming `source`).
-  """
-  frames = np.asarray(frames)
-  if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-    raise InputError(f"{source}: expected uint8 RGB frames (T, H, W, 3), got "
-                     f"{frames.dtype} {frames.shape}")
-  if 0 in frames.shape:
-    raise InputError(f"{source}: no frames (shape {frames.shape})")
-  return frames
-
-
-def to_masks(probs: np.ndarray, height: int, width: int,
-             threshold: float) -> np.ndarray:
-  """float `(T, S, S)` probabilities -> bool `(T, height, width)` (clean protocol)."""
-  from rvs_jax.evaluation import protocols  # pylint: disable=g-import-not-at-top
-  return np.stack([protocols.binarize_clean(p, (height, width), threshold)[1]
-                   for p in probs])
-
-
-# --------------------------------------------------------------------------------------
-# The model.
-# --------------------------------------------------------------------------------------
+__all__ = ["FrameResult", "InputError", "Segmentation", "Segmenter", "Sentence",
+           "Video", "VideoStream", "check_frames", "encode_sentences", "load",
+           "open_video", "read_video"]
 
 
 @dataclasses.dataclass
@@ -188,11 +66,38 @@ class Segmentation:
     return protocols.resize_prob(self.probs[k, t], self.masks.shape[2:])
 
 
+@dataclasses.dataclass
+class FrameResult:
+  """One segmented frame, as `Segmenter.stream` yields it.
+
+  Attributes:
+    index: the frame's 0-based index in the video.
+    frame: uint8 `(H, W, 3)`, the frame as read.
+    masks: bool `(K, H, W)`, one per sentence.
+    probs: float32 `(K, S, S)` final-map probabilities at the model's size.
+    confidence: float32 `(K,)`: mean probability inside each mask (0 where empty).
+    explained: for frames asked for with `explain=`, one `explain.make_explain_fn`
+      output dict per sentence (CMAM attention, LASP samples); else None.
+  """
+  index: int
+  frame: np.ndarray
+  masks: np.ndarray
+  probs: np.ndarray
+  confidence: np.ndarray
+  explained: list[dict] | None = None
+
+
+def load(path: str, config=None, word_vectors: str | None = None,
+         batch_size: int = 8) -> "Segmenter":
+  """A `Segmenter` for a checkpoint: `rvs_jax.load`; see `Segmenter.load`."""
+  return Segmenter.load(path, config, word_vectors, batch_size)
+
+
 class Segmenter:
   """A loaded checkpoint, run on clips in fixed-size batches (one compilation).
 
-  `Segmenter.load(path)`, then `segment(frames, sentences)` as often as needed; see the
-  module docstring for an example.
+  `Segmenter.load(path)` (or `rvs_jax.load(path)`), then `segment` or `stream` as often
+  as needed; see the module docstring for an example.
   """
 
   def __init__(self, loaded: checkpointing.Loaded, batch_size: int = 8):
@@ -213,6 +118,7 @@ class Segmenter:
     self.variables = jax.device_put(loaded.variables)
     self.device = jax.devices()[0]
     self._predict = frame_eval.make_predict_fn(loaded.model)
+    self._compiled = None
     self._explain = None
 
   @classmethod
@@ -221,7 +127,9 @@ class Segmenter:
     """A Segmenter for a checkpoint (`checkpointing.load`).
 
     Args:
-      path: a training workdir (best step, else latest) or a converted checkpoint.
+      path: a training workdir (best step, else latest), one of its step folders, a
+        converted checkpoint, or an exported `STEM.stablehlo` whose checkpoint (named
+        in `STEM.json`) still exists.
       config: a ConfigDict replacing the stored config.
       word_vectors: an `.npz` table replacing the checkpoint's vocabulary.
       batch_size: clips per call.
@@ -229,18 +137,30 @@ class Segmenter:
     Raises:
       checkpointing.CheckpointError: no checkpoint, or one that does not fit the config.
     """
-    return cls(checkpointing.load(path, config, word_vectors), batch_size)
+    return cls(checkpointing.load(_checkpoint_of(path), config, word_vectors),
+               batch_size)
 
   def encode(self, sentences: Sequence[str]) -> list[Sentence]:
     """`encode_sentences` with this checkpoint's vocabulary and sentence length."""
     return encode_sentences(sentences, self.loaded.vectors, self.constants.max_words)
 
-  def segment(self, frames: np.ndarray, sentences: str | Sequence[str | Sentence],
+  def compile(self) -> float:
+    """Compiles the batched forward now (else on first use); returns the seconds."""
+    if self._compiled is None:
+      from rvs_jax import models  # pylint: disable=g-import-not-at-top
+      start = time.perf_counter()
+      spec = models.input_spec(self.constants, self.batch_size)
+      self._compiled = self._predict.lower(self.variables, *spec).compile()
+      return time.perf_counter() - start
+    return 0.0
+
+  def segment(self, video, sentences: str | Sequence[str | Sentence],
               threshold: float = 0.5, progress: bool = False) -> Segmentation:
-    """Segments every frame for every sentence.
+    """Segments every frame for every sentence, keeping all masks in memory.
 
     Args:
-      frames: uint8 `(T, H, W, 3)` RGB, in time order.
+      video: a video file, a folder of frame images, or uint8 `(T, H, W, 3)` RGB
+        frames in time order (`open_video`).
       sentences: one sentence, or K sentences (text, or `encode`d already).
       threshold: probability above which a pixel is in the mask, in [0, 1).
       progress: show a progress bar on stderr.
@@ -252,22 +172,45 @@ class Segmenter:
       InputError: bad frames, a threshold outside [0, 1), a sentence without a known
         word, or a model whose probabilities are not finite.
     """
-    frames = check_frames(frames)
+    masks, probs, encoded = [], [], self._sentences(sentences)
+    for r in self.stream(video, encoded, threshold, progress):
+      masks.append(r.masks)
+      probs.append(r.probs)
+    return Segmentation(np.stack(masks, 1), np.stack(probs, 1), encoded, threshold)
+
+  def stream(self, video, sentences: str | Sequence[str | Sentence],
+             threshold: float = 0.5, progress: bool = False,
+             explain: Sequence[int] = ()) -> Iterator[FrameResult]:
+    """Segments a video frame by frame, holding a bounded window of it.
+
+    Frame t is yielded once the frames its clip needs are read and its K clips have run,
+    in order. Frames are read, resized, batched and run as they come, with the next
+    batch prepared while the device runs the current one; what is held is at most
+    `clip span + batch size` frames, so memory does not grow with the video's length.
+
+    Args:
+      video: as `segment`.
+      sentences: as `segment`.
+      threshold: as `segment`.
+      progress: a progress bar with ETA on stderr.
+      explain: frame indices whose `FrameResult.explained` is filled (frames past the
+        end are ignored).
+
+    Raises:
+      InputError: as `segment`; a decoding error raises when the bad frame is reached.
+    """
     if not 0.0 <= threshold < 1.0:
       raise InputError(f"threshold must be in [0, 1), got {threshold}")
+    return _Stream(self, open_video(video), self._sentences(sentences), threshold,
+                   progress, explain).run()
+
+  def _sentences(self, sentences) -> list[Sentence]:
     if isinstance(sentences, str):
       sentences = [sentences]
     encoded = [s if isinstance(s, Sentence) else self.encode([s])[0] for s in sentences]
     if not encoded:
       raise InputError("no sentence to segment")
-    probs = self.probabilities(self.model_frames(frames), encoded, progress)
-    from rvs_jax.evaluation import protocols  # pylint: disable=g-import-not-at-top
-    height, width = frames.shape[1:3]
-    # Filled in place: the masks of a long video are the largest array here.
-    masks = np.empty(probs.shape[:2] + (height, width), bool)   # (K, T, H, W)
-    for k, t in np.ndindex(*probs.shape[:2]):
-      masks[k, t] = protocols.binarize_clean(probs[k, t], (height, width), threshold)[1]
-    return Segmentation(masks, probs, encoded, threshold)
+    return encoded
 
   def model_frames(self, frames: np.ndarray) -> np.ndarray:
     """uint8 `(T, H, W, 3)` -> uint8 `(T, S, S, 3)`, resized like the training input."""
@@ -275,90 +218,177 @@ class Segmenter:
     s = self.constants.image_size
     return pipeline.resize_frames_uint8(frames, s, s)
 
-  def _batch(self, small: np.ndarray, sentences: Sequence[Sentence],
-             items: Sequence[tuple[int, int]]) -> tuple[np.ndarray, ...]:
-    """Model inputs for `(sentence, frame)` items, padded to the batch size."""
+  def inputs(self, clips: Sequence[np.ndarray], sentences: Sequence[Sentence]
+             ) -> tuple[np.ndarray, ...]:
+    """Model inputs for uint8 `(T, S, S, 3)` clips and their sentences, padded to the
+    batch size (by repeating the last item)."""
     from rvs_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-    c = self.constants
-    items = list(items) + [items[-1]] * (self.batch_size - len(items))
-    clips = [small[pipeline.clip_indices(t, len(small), c.num_frames, c.clip_stride)]
-             for _, t in items]
+    pad = self.batch_size - len(clips)
+    clips, sentences = list(clips) + [clips[-1]] * pad, list(sentences) + [
+        sentences[-1]] * pad
     video = pipeline.to_unit_float(np.stack(clips))           # (B, T, S, S, 3)
-    words = np.stack([sentences[k].vectors for k, _ in items])  # (B, N, E)
-    mask = np.stack([sentences[k].mask for k, _ in items])      # (B, N)
+    words = np.stack([s.vectors for s in sentences])          # (B, N, E)
+    mask = np.stack([s.mask for s in sentences])              # (B, N)
     return video, words, mask
 
-  def probabilities(self, small: np.ndarray, sentences: Sequence[Sentence],
-                    progress: bool = False) -> np.ndarray:
-    """Final-map probabilities of every frame and sentence.
+  def run(self, clips: Sequence[np.ndarray], sentences: Sequence[Sentence]):
+    """Dispatches one batch (asynchronously); a device array `(B, S, S)`."""
+    self.compile()
+    return self._compiled(self.variables, *self.inputs(clips, sentences))
 
-    Args:
-      small: uint8 `(T, S, S, 3)` frames at the model size (`model_frames`).
-      sentences: the encoded sentences (K).
-      progress: show a progress bar on a terminal.
-
-    Returns:
-      float32 `(K, T, S, S)`.
-
-    Raises:
-      InputError: some probabilities are NaN/Inf (unusable weights).
-    """
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-    k_count, t_count, s = len(sentences), len(small), self.constants.image_size
-    items = [(k, t) for k in range(k_count) for t in range(t_count)]
-    out = np.empty((k_count, t_count, s, s), np.float32)
-    bar = tqdm(total=len(items), unit="clip", disable=None if progress else True,
-               dynamic_ncols=True, file=sys.stderr)
-
-    def collect(pending):
-      chunk, probs = pending
-      probs = np.asarray(probs)
-      for (k, t), p in zip(chunk, probs):
-        out[k, t] = p
-      bar.update(len(chunk))
-
-    pending = None
-    try:
-      for start in range(0, len(items), self.batch_size):
-        chunk = items[start:start + self.batch_size]
-        # Dispatch is asynchronous: the next batch is prepared on the host while the
-        # device runs this one; results are fetched one batch behind.
-        probs = self._predict(self.variables, *self._batch(small, sentences, chunk))
-        if pending is not None:
-          collect(pending)
-        pending = (chunk, probs)
-      if pending is not None:
-        collect(pending)
-    finally:
-      bar.close()
-    bad = ~np.isfinite(out).all(axis=(2, 3))                    # (K, T)
-    if bad.any():
-      k, t = np.argwhere(bad)[0]
-      raise InputError(
-          f"the model produced NaN/Inf probabilities for {int(bad.sum())} of "
-          f"{bad.size} clips (first: sentence {k}, frame {t}); its weights are not "
-          "usable, no masks were written")
-    return out
-
-  def explain(self, frames: np.ndarray, sentences: Sequence[Sentence],
-              items: Sequence[tuple[int, int]]) -> list[dict]:
-    """`explain.make_explain_fn` outputs for `(sentence, frame)` items, one dict each.
-
-    Args:
-      frames: uint8 `(T, H, W, 3)`, the whole video (clips reach the neighbours).
-      sentences: the encoded sentences.
-      items: `(sentence index, frame index)` pairs.
-    """
+  def explain_clips(self, clips: Sequence[np.ndarray],
+                    sentences: Sequence[Sentence]) -> list[dict]:
+    """`explain.make_explain_fn` outputs for (clip, sentence) pairs, one dict each."""
     import jax  # pylint: disable=g-import-not-at-top
     from rvs_jax.pictures import explain  # pylint: disable=g-import-not-at-top
     if self._explain is None:
       self._explain = explain.make_explain_fn(self.loaded.model)
-    small = self.model_frames(frames)
     results = []
-    for start in range(0, len(items), self.batch_size):
-      chunk = items[start:start + self.batch_size]
-      out = jax.device_get(self._explain(self.variables,
-                                         *self._batch(small, sentences, chunk)))
-      for b in range(len(chunk)):
+    for start in range(0, len(clips), self.batch_size):
+      end = start + self.batch_size
+      out = jax.device_get(self._explain(
+          self.variables, *self.inputs(clips[start:end], sentences[start:end])))
+      for b in range(len(clips[start:end])):
         results.append(jax.tree.map(lambda x, b=b: np.asarray(x)[b], out))
     return results
+
+
+def _checkpoint_of(path: str) -> str:
+  """An exported artifact's checkpoint (named in its `.json`); else `path` itself."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  if not path.endswith(".stablehlo"):
+    return path
+  meta = path[:-len(".stablehlo")] + ".json"
+  try:
+    with open(meta, encoding="utf-8") as f:
+      checkpoint = json.load(f).get("checkpoint")
+  except (OSError, ValueError) as e:
+    raise checkpointing.CheckpointError(
+        f"{path}: an exported model; its {os.path.basename(meta)} is unreadable ({e})"
+    ) from None
+  if not checkpoint or not os.path.exists(checkpoint):
+    raise checkpointing.CheckpointError(
+        f"{path}: an exported model whose checkpoint ({checkpoint}) is gone; load the "
+        "artifact with rvs_jax.inference.export.load, or give the checkpoint")
+  return checkpoint
+
+
+class _Stream:
+  """The state of one `Segmenter.stream` call: a sliding window over the video.
+
+  `small` holds the model-size frames the queued and future clips still need, `full`
+  the frames read but not yet yielded, `queue` the `(sentence, frame)` items waiting for
+  a batch, `probs` the results of frames whose K items are not all back.
+  """
+
+  def __init__(self, seg: Segmenter, video: VideoStream, sentences: list[Sentence],
+               threshold: float, progress: bool, explain: Sequence[int]):
+    # pylint: disable=g-import-not-at-top
+    from rvs_jax.data import pipeline
+    self.seg, self.video, self.sentences = seg, video, sentences
+    self.threshold, self.progress = threshold, progress
+    self.explain = set(explain)
+    c = seg.constants
+    self._clip = lambda t, count: pipeline.clip_indices(t, count, c.num_frames,
+                                                        c.clip_stride)
+    far = 10**9  # Any frame far from both ends: the clip's offsets, unclamped.
+    offsets = self._clip(far, 2 * far) - far
+    self.behind, self.ahead = int(-offsets.min()), int(offsets.max())
+    self.small: dict[int, np.ndarray] = {}
+    self.full: dict[int, np.ndarray] = {}
+    self.queue: collections.deque = collections.deque()
+    self.probs: dict[int, np.ndarray] = {}
+    self.returned = collections.Counter()
+    self.explained: dict[int, list[dict]] = {}
+    self.read = 0           # Frames read so far.
+    self.queued = 0         # Frames whose items are queued.
+    self.emitted = 0        # Frames yielded.
+    self.count = None       # Frames in the video, once the end is reached.
+
+  def run(self) -> Iterator[FrameResult]:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    k_count = len(self.sentences)
+    self.bar = tqdm(total=self.video.num_frames * k_count, unit="clip",
+                    disable=None if self.progress else True, dynamic_ncols=True,
+                    file=sys.stderr)
+    pending = None
+    try:
+      for frame in self.video:
+        self.full[self.read] = frame
+        self.small[self.read] = self.seg.model_frames(frame[None])[0]
+        self.read += 1
+        # A clip reaching `ahead` frames forward is complete once they are read.
+        while self.queued + self.ahead < self.read:
+          self._enqueue(self.read)
+        while len(self.queue) >= self.seg.batch_size:
+          pending = yield from self._dispatch(pending, self.read)
+      self.count = self.read
+      if self.bar.total != self.count * k_count:
+        self.bar.total = self.count * k_count
+        self.bar.refresh()
+      while self.queued < self.count:
+        self._enqueue(self.count)
+      while self.queue:
+        pending = yield from self._dispatch(pending, self.count)
+      if pending is not None:
+        yield from self._collect(*pending)
+    finally:
+      self.bar.close()
+
+  def _enqueue(self, known: int) -> None:
+    """Queues frame `self.queued`'s K items; explains it now if asked for."""
+    t = self.queued
+    if t in self.explain:
+      clip = self.small_clip(t, known)
+      self.explained[t] = self.seg.explain_clips([clip] * len(self.sentences),
+                                                 self.sentences)
+    self.queue.extend((k, t) for k in range(len(self.sentences)))
+    self.queued += 1
+
+  def small_clip(self, t: int, known: int) -> np.ndarray:
+    """uint8 `(T, S, S, 3)`: the clip of frame t among the `known` frames read."""
+    return np.stack([self.small[i] for i in self._clip(t, known)])
+
+  def _dispatch(self, pending, known: int):
+    """Runs the next batch; collects the previous one (one batch behind)."""
+    n = min(self.seg.batch_size, len(self.queue))
+    chunk = [self.queue.popleft() for _ in range(n)]
+    clips = [self.small_clip(t, known) for _, t in chunk]
+    out = self.seg.run(clips, [self.sentences[k] for k, _ in chunk])
+    # The oldest frame a queued or future clip can reach; earlier ones are done with.
+    first = self.queue[0][1] if self.queue else self.queued
+    for i in [i for i in self.small if i < first - self.behind]:
+      del self.small[i]
+    if pending is not None:
+      yield from self._collect(*pending)
+    return chunk, out
+
+  def _collect(self, chunk, out) -> Iterator[FrameResult]:
+    """Stores a batch's probabilities and yields the frames it completes, in order."""
+    from rvs_jax.evaluation import protocols  # pylint: disable=g-import-not-at-top
+    out = np.asarray(out)[:len(chunk)]
+    k_count, size = len(self.sentences), self.seg.constants.image_size
+    finite = np.isfinite(out).all(axis=(1, 2))
+    if not finite.all():
+      k, t = chunk[int(np.argmin(finite))]
+      raise InputError(
+          f"the model produced NaN/Inf probabilities (sentence {k}, frame {t}); its "
+          "weights are not usable")
+    for (k, t), p in zip(chunk, out):
+      self.probs.setdefault(t, np.empty((k_count, size, size), np.float32))[k] = p
+      self.returned[t] += 1
+    self.bar.update(len(chunk))
+    while self.returned.get(self.emitted) == k_count:
+      t = self.emitted
+      frame, probs = self.full.pop(t), self.probs.pop(t)
+      del self.returned[t]
+      masks = np.empty((k_count,) + frame.shape[:2], bool)           # (K, H, W)
+      confidence = np.zeros(k_count, np.float32)
+      for k in range(k_count):
+        full = protocols.resize_prob(probs[k], frame.shape[:2])      # (H, W)
+        masks[k] = full > self.threshold                             # binarize_clean
+        if masks[k].any():
+          confidence[k] = full[masks[k]].mean()
+      self.emitted += 1
+      yield FrameResult(t, frame, masks, probs, confidence, self.explained.pop(t, None))
