@@ -2,6 +2,11 @@
 
 JAX/Flax implementation of Hui et al., "Language-Aware Spatial-Temporal Collaboration for
 Referring Video Segmentation" (TPAMI 2023) and its predecessor CSTM (CVPR 2021).
+
+    import rvs_jax
+    seg = rvs_jax.load("workdir")                    # a training workdir or checkpoint
+    result = seg.segment("clip.mp4", "the red square")
+    result.masks                                     # bool (K, T, H, W)
 """
 
 __version__ = "0.1.0"
@@ -13,4 +18,7 @@ def __getattr__(name):
   if name == "models":
     import importlib  # pylint: disable=g-import-not-at-top
     return importlib.import_module("rvs_jax.models")
+  if name == "load":
+    from rvs_jax.inference import segmenter  # pylint: disable=g-import-not-at-top
+    return segmenter.load
   raise AttributeError(f"module 'rvs_jax' has no attribute {name!r}")
