@@ -197,10 +197,12 @@ def check_masks(sink, path: str, vid: str, masks: dict[str, Any],
     {anno_id: its per-frame list} of the entries that passed.
   """
   good: dict[str, list] = {}
+  seen = set()  # Each anno_id is checked (and reported) once per video.
   for exp_id, exp in expressions.items():
     for anno in exp["anno_id"]:
-      if anno in good:
+      if anno in seen:
         continue
+      seen.add(anno)
       where = f"video '{vid}' expression '{exp_id}': anno_id {anno}"
       entry = masks.get(anno)
       if entry is None:
