@@ -173,8 +173,8 @@ def _malformed_meta(root):
 def _malformed_rle(root):
   _edit_json(mevis.mask_dict_path(root, "train"),
              lambda d: d["1"].__setitem__(3, {"counts": "abc"}))
-  return "train", mevis.MASK_DICT, ("video 'trainM' expression '1': anno_id 1: frame #3 "
-                                    "is not a COCO RLE")
+  return "train", mevis.MASK_DICT, ("video 'trainM' expression '1': anno_id 1: "
+                                    "frame #3 is not a COCO RLE")
 
 
 @pytest.mark.parametrize("plant", [_missing_frame, _wrong_rle_size, _absent_anno_id,

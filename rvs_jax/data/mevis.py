@@ -20,7 +20,7 @@ union of its objects' masks there (`UnionMask`), empty where none of them is vis
 Frames where every referred object is absent:
 
 * scoring (`valid_u`): every frame is a sample, as in `eval_mevis.py`; an empty target
-  with an empty prediction scores J = F = 1 (`evaluation.davis`), a mask there J = F = 0.
+  with an empty prediction scores J = F = 1 (`evaluation.davis`), a mask J = F = 0.
 * training (`train`, default `targets="all"`): kept, as all-zero targets. The protocol
   scores those frames, and with the absolute 0.5 threshold of the video evaluator a
   model that never saw an empty target for a sentence puts a mask on them; MeViS's
@@ -102,7 +102,8 @@ class UnionMask:
 
 
 def _compressed(rle: dict[str, Any]) -> dict[str, Any]:
-  """pycocotools decodes compressed RLEs only; an uncompressed one (list) is converted."""
+  """The RLE in pycocotools' compressed form (an uncompressed `counts` list is
+  converted)."""
   if isinstance(rle["counts"], list):
     return coco_mask.frPyObjects(rle, *rle["size"])
   return rle
@@ -115,7 +116,8 @@ def _visible(rle: dict[str, Any] | None) -> bool:
 def encode_rle(mask: np.ndarray) -> dict[str, Any]:
   """bool `(H, W)` -> the JSON-able COCO RLE of `mask_dict.json` (`counts` as str)."""
   rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
-  return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+  return {"size": [int(s) for s in rle["size"]],
+          "counts": rle["counts"].decode("ascii")}
 
 
 # ----------------------------------------------------------------------------------------

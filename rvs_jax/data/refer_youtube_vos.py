@@ -113,7 +113,7 @@ def read_meta_expressions(root: str, split: str, sink=None) -> dict[str, Any]:
 
 
 def read_videos(sink, path: str) -> dict[str, Any]:
-  """The `videos` dict of a `meta_expressions.json` at `path` (also MeViS's), checked."""
+  """The checked `videos` dict of the `meta_expressions.json` at `path` (also MeViS)."""
   meta = read_json(sink, path, "meta_expressions file")
   if meta is None:
     return {}
