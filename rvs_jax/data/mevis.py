@@ -76,6 +76,7 @@ def frames_dir(root: str, split: str, vid: str) -> str:
   return os.path.join(root, split, "JPEGImages", vid)
 
 
+# eq=False: the RLE dicts are unhashable, and a sample's mask is compared by identity.
 @dataclasses.dataclass(frozen=True, eq=False)
 class UnionMask:
   """The union of an expression's objects on one frame (MaskSource).
@@ -102,8 +103,7 @@ class UnionMask:
 
 
 def _compressed(rle: dict[str, Any]) -> dict[str, Any]:
-  """The RLE in pycocotools' compressed form (an uncompressed `counts` list is
-  converted)."""
+  """The RLE in pycocotools' compressed form (converts an uncompressed `counts`)."""
   if isinstance(rle["counts"], list):
     return coco_mask.frPyObjects(rle, *rle["size"])
   return rle
@@ -246,8 +246,10 @@ def check_visible(sink, path: str, vid: str, expressions: dict[str, dict[str, An
 
 
 def _read_split(sink, root: str, split: str):
-  """(meta path, videos, mask path, mask dict) of one split; the mask dict is {} for
-  `valid`, or after an error."""
+  """One split's (meta path, videos, mask path, mask dict).
+
+  The mask dict is {} for `valid` and after an error.
+  """
   meta_path = meta_expressions_path(root, split)
   videos = read_videos(sink, meta_path)
   mask_path = mask_dict_path(root, split)
