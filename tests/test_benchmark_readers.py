@@ -290,10 +290,10 @@ def test_registry_holds_each_benchmarks_clip_stride_and_splits():
   # through an already subsampled frame list: stride 1.
   strides = {n: registry.get(n).clip_stride for n in registry.names()}
   assert strides == {"a2d_sentences": 2, "jhmdb_sentences": 2, "refer_youtube_vos": 1,
-                     "refer_davis": 1, "synthetic": 2}
+                     "refer_davis": 1, "synthetic": 2, "mevis": 1}
   assert {n: registry.get(n).scoring for n in registry.names()} == {
       "a2d_sentences": "frame", "jhmdb_sentences": "frame", "refer_youtube_vos": "video",
-      "refer_davis": "video", "synthetic": "frame"}
+      "refer_davis": "video", "synthetic": "frame", "mevis": "video"}
   assert registry.get("refer_davis").eval_split in refer_davis.SPLITS
   assert registry.get("refer_youtube_vos").eval_split in ytvos.SPLITS
   assert registry.get("a2d_sentences").eval_split in a2d.SPLITS

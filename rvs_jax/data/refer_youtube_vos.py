@@ -109,8 +109,11 @@ def read_meta_expressions(root: str, split: str, sink=None) -> dict[str, Any]:
   Errors: missing, not UTF-8, empty, invalid (truncated) JSON, no `videos` dict, no
   video at all.
   """
-  sink = sink or Strict()
-  path = meta_expressions_path(root, split)
+  return read_videos(sink or Strict(), meta_expressions_path(root, split))
+
+
+def read_videos(sink, path: str) -> dict[str, Any]:
+  """The checked `videos` dict of the `meta_expressions.json` at `path` (also MeViS)."""
   meta = read_json(sink, path, "meta_expressions file")
   if meta is None:
     return {}

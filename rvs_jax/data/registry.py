@@ -20,7 +20,7 @@ import dataclasses
 import os
 from typing import Any, Callable, Mapping
 
-from rvs_jax.data import a2d, jhmdb, refer_davis, refer_youtube_vos
+from rvs_jax.data import a2d, jhmdb, mevis, refer_davis, refer_youtube_vos
 from rvs_jax.data.types import DataError, Sample
 
 SCORING_KINDS = ("frame", "video")
@@ -49,6 +49,9 @@ class Benchmark:
     validator_options: the validator CLI's options this benchmark takes.
     root_hint: appended to the "data root is not a folder" error (`{root}` is
       replaced by the configured root).
+    submission_root: the folder of the video submission zip that holds
+      `<video>/<exp_id>/<frame>.png` ("Annotations" for the Ref-YTVOS server, "" for
+      the zip's root).
   """
   name: str
   reader: Callable[..., list[Sample]]
@@ -61,6 +64,7 @@ class Benchmark:
   scoring_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   validator_options: tuple[str, ...] = ()
   root_hint: str = _DOWNLOAD_HINT
+  submission_root: str = "Annotations"
 
   def __post_init__(self):
     if self.scoring not in SCORING_KINDS:
@@ -147,3 +151,7 @@ register(Benchmark(
     clip_stride=a2d.CLIP_STRIDE, train_split="train", eval_split="test",
     root_hint=" Generate it with `python -m rvs_jax.data.synthetic --out "
               "{root}`."))
+register(Benchmark(
+    name="mevis", reader=mevis.load_mevis, validator=mevis.validate, scoring="video",
+    clip_stride=mevis.CLIP_STRIDE, train_split="train", eval_split="valid_u",
+    scoring_options={"targets": "all"}, submission_root=""))

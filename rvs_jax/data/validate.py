@@ -6,9 +6,9 @@ Usage::
       [--quick] [--annotations {unsupervised,semi_supervised,both}]
 
 `<benchmark>` is a name of `rvs_jax.data.registry` (`a2d_sentences`, `jhmdb_sentences`,
-`refer_youtube_vos`, `refer_davis`, `synthetic`). Each benchmark's checks live next to
-its reader (`validate` in `rvs_jax/data/<benchmark module>.py`); this module holds the
-shared report types and file helpers, and the command line.
+`refer_youtube_vos`, `refer_davis`, `synthetic`, `mevis`). Each benchmark's checks live
+next to its reader (`validate` in `rvs_jax/data/<benchmark module>.py`); this module
+holds the shared report types and file helpers, and the command line.
 
 The validator runs the readers' own checks (`rvs_jax.data.checks`: the same functions
 with a sink that collects instead of raising), so a defect gets the same verdict here,

@@ -1,4 +1,4 @@
-"""The Ref-YouTube-VOS / Ref-DAVIS submission files: PNG masks in the servers' layout.
+"""The video benchmarks' submission files: PNG masks in the servers' layout.
 
 Under `out_dir` (`W/eval/<dataset>_<split>`):
 
@@ -7,8 +7,10 @@ Under `out_dir` (`W/eval/<dataset>_<split>`):
   anno_<slot>/<video>/<frame>.png                           (Ref-DAVIS only)
       indexed PNGs with the DAVIS palette, one label per object of the slot;
 
-and next to it `<out_dir>_submission.zip`: the `Annotations/` tree at the zip root (the
-Ref-YouTube-VOS server format), renamed into place complete.
+and next to it `<out_dir>_submission.zip`: the `Annotations/` tree, renamed into place
+complete. The zip keeps the `Annotations/` folder (the Ref-YouTube-VOS server format) or
+puts `<video>/<exp_id>/<frame>.png` at its root (`zip_root=""`, the MeViS server format;
+the benchmark's `registry.Benchmark.submission_root`).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def save_png(path: str, image: np.ndarray, indexed: bool = False) -> None:
 class SubmissionWriter:
   """Writes one benchmark split's files into `out_dir` (layout: module docstring)."""
 
-  def __init__(self, out_dir: str):
+  def __init__(self, out_dir: str, zip_root: str = ANNOTATIONS):
     self.out_dir = out_dir
+    self.zip_root = zip_root
 
   @property
   def annotations(self) -> str:
@@ -62,12 +65,16 @@ class SubmissionWriter:
              indexed=True)
 
   def zip(self) -> str:
-    """`write_zip(out_dir)`: the submission zip's path."""
-    return write_zip(self.out_dir)
+    """`write_zip(out_dir, zip_root)`: the submission zip's path."""
+    return write_zip(self.out_dir, self.zip_root)
 
 
-def write_zip(out_dir: str) -> str:
-  """Zips `<out_dir>/Annotations` to `<out_dir>_submission.zip`, `Annotations/` at root.
+def write_zip(out_dir: str, zip_root: str = ANNOTATIONS) -> str:
+  """Zips `<out_dir>/Annotations` to `<out_dir>_submission.zip`.
+
+  Args:
+    out_dir: the folder holding `Annotations/<video>/<exp_id>/<frame>.png`.
+    zip_root: the zip's folder for the `<video>/...` tree ("" = the zip's root).
 
   Returns:
     The zip's path.
@@ -81,5 +88,5 @@ def write_zip(out_dir: str) -> str:
       dirs.sort()
       for name in sorted(names):
         full = os.path.join(folder, name)
-        zf.write(full, os.path.relpath(full, out_dir))
+        zf.write(full, os.path.join(zip_root, os.path.relpath(full, ann)))
   return path

@@ -1,4 +1,4 @@
-"""Evaluation of the video benchmarks: Refer-YouTube-VOS and Refer-DAVIS17.
+"""Evaluation of the video benchmarks: Refer-YouTube-VOS, Refer-DAVIS17 and MeViS.
 
 Every (video, expression) is predicted on every frame: each frame is the target of its
 own clip (`pipeline.clip_indices` with `config.data.clip_stride`, whose default is 1 for
@@ -20,7 +20,9 @@ Outputs under `W/eval/` (the submission files are written by
   <dataset>_<split>/Annotations/<video>/<exp_id>/<frame>.png
       the submission: 'L'-mode PNGs, 0 / 255, original resolution, every frame;
   <dataset>_<split>_submission.zip
-      the same files with `Annotations/` at the zip root (the Ref-YTVOS server format);
+      the same files with `Annotations/` at the zip root (the Ref-YTVOS server format),
+      or `<video>/<exp_id>/<frame>.png` at the root (MeViS: the benchmark's
+      `submission_root`);
   <dataset>_<split>/anno_<slot>/<video>/<frame>.png            (Ref-DAVIS only)
       ReferFormer's per-annotation-slot indexed PNGs with the DAVIS palette: for each
       slot, the probabilities of the video's objects are zeroed below 0.5, a background
@@ -33,8 +35,9 @@ Scores (docs/metrics.md), wherever ground truth exists (Ref-YTVOS `valid` has
 none: only the submission is written, and `metrics` has no J / F):
 
 * `metrics`: the offline Ref-YTVOS / MeViS protocol. Per (video, expression), DAVIS J
-  (`region_similarity`) and F (`boundary_f`, bound_th 0.008) of `pred` vs
-  `GT == obj_id` on every frame that has GT, averaged over those frames
+  (`region_similarity`) and F (`boundary_f`, bound_th 0.008) of `pred` vs the
+  sample's mask (`GT == obj_id`; for MeViS the union of the expression's objects) on
+  every frame that has GT, averaged over those frames
   (`metrics.VideoEvaluator`); then J, F averaged over expressions and
   J&F = (J + F) / 2. Empty GT and empty prediction give J = F = 1, as DAVIS does.
 * `by_slot` (Ref-DAVIS): the same per-expression scores averaged over each annotation
@@ -75,7 +78,7 @@ import numpy as np
 from scipy import optimize
 
 from rvs_jax.evaluation import davis, protocols, report
-from rvs_jax.evaluation.submission import NUM_SLOTS, SubmissionWriter
+from rvs_jax.evaluation.submission import ANNOTATIONS, NUM_SLOTS, SubmissionWriter
 from rvs_jax.data import registry
 from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png
 from rvs_jax.data.types import DataError, Sample
@@ -180,7 +183,8 @@ class VideoScorer:
   """
 
   def __init__(self, samples: Sequence[Sample], out_dir: str, *,
-               threshold: float = THRESHOLD, write_files: bool = True):
+               threshold: float = THRESHOLD, write_files: bool = True,
+               zip_root: str = ANNOTATIONS):
     """Prepares the bookkeeping and clears previous outputs in `out_dir`.
 
     Args:
@@ -188,6 +192,7 @@ class VideoScorer:
       out_dir: `W/eval/<dataset>_<split>`; the zip goes to `<out_dir>_submission.zip`.
       threshold: absolute threshold of the binary masks.
       write_files: write the PNGs and the zip (False: scores only).
+      zip_root: the zip's folder for `<video>/<exp_id>/<frame>.png` ("" = its root).
     """
     self.samples = list(samples)
     if not self.samples:
@@ -195,7 +200,7 @@ class VideoScorer:
     self.out_dir = out_dir
     self.threshold = threshold
     self.write_files = write_files
-    self.writer = SubmissionWriter(out_dir)
+    self.writer = SubmissionWriter(out_dir, zip_root)
     # Ref-DAVIS samples carry their annotation slot; the indexed PNGs need it.
     self.davis = all("slot" in s.info for s in self.samples)
     self.evaluator = davis.VideoEvaluator()
@@ -495,7 +500,7 @@ def run(config, workdir: str, model, variables, mesh,
                                 batch_size=config.eval.batch_size)
   out_dir = os.path.join(workdir, "eval", f"{config.data.name}_{split}")
   result = evaluate(frame_eval.make_predict_fn(model), variables, pipe, samples, mesh,
-                    out_dir)
+                    out_dir, zip_root=registry.get(config.data.name).submission_root)
   if jax.process_index() != 0:
     return None
   path = frame_eval.write_result(workdir, config.data.name, split, PROTOCOL, result)

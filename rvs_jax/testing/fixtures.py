@@ -14,6 +14,9 @@ against:
   fewer masks than frames, one sentence holds an unquoted comma.
 * `write_refer_youtube_vos`: train (palette PNGs, `meta.json`), valid (507-style: valid
   meta also lists the test videos), test, expressions with ids >= 10.
+* `write_mevis`: `train/`, `valid_u/` (COCO-RLE `mask_dict.json`, null where an object
+  is absent) and `valid/`; multi-object expressions, overlapping objects, a frame where
+  every referred object is absent, expression ids >= 10.
 * `write_refer_davis`: `DAVIS/` 480p frames, unsupervised and semi-supervised PNGs in
   different id spaces, the four expression files (annot2 in latin-1, the three
   misspelt video names, an object id >= 10, one object missing from one file).
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from rvs_jax.data import a2d
+from rvs_jax.data import a2d, mevis
 from rvs_jax.data.refer_youtube_vos import write_index_png
 
 # ----------------------------------------------------------------------------------------
@@ -361,3 +364,92 @@ def write_refer_davis(root: str) -> dict[str, Any]:
     with open(os.path.join(ddir, "ImageSets", "2017", f"{split}.txt"), "w") as f:
       f.write("".join(v + "\n" for v, s, *_ in spec if s == split))
   return {"videos": videos}
+
+
+# ----------------------------------------------------------------------------------------
+# MeViS
+
+
+def write_mevis(root: str) -> dict[str, Any]:
+  """Writes a minimal MeViS tree (the layout of `rvs_jax.data.mevis`) under `root`.
+
+  * train `trainM` (5 frames "00000".."00004", 24x40): object 0 (anno 0) on every
+    frame, object 1 (anno 1) on frames 2..4 overlapping object 0, object 2 (anno 2) on
+    frame 0 only. Expressions "0" [0], "1" [0, 1], "2" [1, 2] (no referred object on
+    frame 1), "10" [0]. `trainN` (3 frames, 20x36): "0" [0] (anno 5).
+  * valid_u `valuA` (4 frames, 24x40): objects 0 (anno 10, every frame) and 1 (anno 11,
+    frames 2..3): same-size 6x8 boxes, disjoint and far apart. Expressions "0" [0],
+    "1" [0, 1], "2" [1].
+  * valid `valA` (3 frames, two expressions), `valB` (2 frames, one); no masks.
+
+  Returns:
+    `{split: {vid: {"frames": [names], "images": uint8 (T, H, W, 3), "objects":
+    {anno_id (str): bool (T, H, W)} (train, valid_u), "expressions": {exp_id: {"exp",
+    "obj_id", "anno_id"}}}}, "counts": {"train_all", "train_present", "valid_u",
+    "valid"}}`.
+  """
+  truth: dict[str, Any] = {split: {} for split in mevis.SPLITS}
+  vi = 0
+
+  def add_video(split, vid, n, h, w, expressions, boxes=None):
+    """`boxes`: {anno_id: {frame index: (top, left, h, w)}}."""
+    nonlocal vi
+    names = [f"{t:05d}" for t in range(n)]
+    images = _flat_frames(vi, n, h, w)
+    vi += 1
+    for t, name in enumerate(names):
+      _write_jpeg(os.path.join(mevis.frames_dir(root, split, vid), name + ".jpg"),
+                  images[t])
+    entry = {"frames": names, "images": images, "expressions": expressions}
+    if boxes is not None:
+      entry["objects"] = {
+          str(a): np.stack([_box_mask(h, w, *b[t]) if t in b else np.zeros((h, w), bool)
+                            for t in range(n)]) for a, b in boxes.items()}
+    truth[split][vid] = entry
+
+  def exp(text, objs, annos=None):
+    out = {"exp": text, "obj_id": objs}
+    if annos is not None:
+      out["anno_id"] = annos
+    return out
+
+  add_video("train", "trainM", 5, 24, 40, {
+      "0": exp("the dog running to the right", [0], [0]),
+      "1": exp("the two dogs playing together", [0, 1], [0, 1]),
+      "2": exp("the cat leaving and the bird arriving", [1, 2], [1, 2]),
+      "10": exp("the dog that keeps moving", [0], [0])}, {
+          0: {t: (2, 2 + 2 * t, 6, 8) for t in range(5)},
+          1: {t: (4, 6 + 2 * t, 6, 8) for t in range(2, 5)},
+          2: {0: (14, 26, 6, 8)}})
+  add_video("train", "trainN", 3, 20, 36, {"0": exp("a horse walking away", [0], [5])},
+            {5: {t: (3 + t, 4, 9, 12) for t in range(3)}})
+  add_video("valid_u", "valuA", 4, 24, 40, {
+      "0": exp("the car driving forward", [0], [10]),
+      "1": exp("the cars moving in the street", [0, 1], [10, 11]),
+      "2": exp("the car that enters late", [1], [11])}, {
+          10: {t: (2, 2 + t, 6, 8) for t in range(4)},
+          11: {t: (14, 26, 6, 8) for t in range(2, 4)}})
+  add_video("valid", "valA", 3, 24, 40, {"0": exp("a man turning around", [0]),
+                                         "1": exp("a ball bouncing twice", [1])})
+  add_video("valid", "valB", 2, 24, 40, {"0": exp("the bird flying away", [0])})
+
+  for split, videos in truth.items():
+    meta = {vid: {"expressions": v["expressions"], "frames": v["frames"]}
+            for vid, v in videos.items()}
+    masks = None
+    if split in mevis.MASKED_SPLITS:
+      masks = {a: [mevis.encode_rle(m) if m.any() else None for m in objects]
+               for v in videos.values() for a, objects in v["objects"].items()}
+    mevis.write_split(root, split, meta, masks)
+
+  def union(v, e):
+    return np.any([v["objects"][str(a)] for a in e["anno_id"]], axis=0)  # (T, H, W)
+
+  def count(split):
+    return sum(len(v["frames"]) * len(v["expressions"]) for v in truth[split].values())
+
+  truth["counts"] = {
+      "train_all": count("train"), "valid_u": count("valid_u"), "valid": count("valid"),
+      "train_present": sum(int(m.any()) for v in truth["train"].values()
+                           for e in v["expressions"].values() for m in union(v, e))}
+  return truth
