@@ -7,13 +7,19 @@ writer, every frame, its overlay picture and its mask were held at once: ~0.4 MB
 frame at this size, so the longer video took ~600 MB more.
 """
 
+import importlib.util
 import os
 
 import jax
 import numpy as np
 
 from configs import synthetic
-from rvs_jax.testing import long_video
+
+_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "bench", "predict_memory.py")
+_spec = importlib.util.spec_from_file_location("predict_memory", _PATH)
+long_video = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(long_video)
 
 HEIGHT, WIDTH = 96, 128
 

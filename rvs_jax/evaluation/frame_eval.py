@@ -42,13 +42,18 @@ def make_predict_fn(model) -> Callable:
   return jax.jit(predict)
 
 
-def predict_batches(predict_fn, variables, pipe, mesh):
+def predict_batches(predict_fn, variables, pipe, mesh, total: int | None = None):
   """Yields `(indices, probs)` per batch: global sample indices and `(B, H, W)` maps.
 
   Every host receives the whole global batch (`process_allgather`), so scoring needs no
-  further communication; padding rows (index -1) are dropped.
+  further communication; padding rows (index -1) are dropped. With `total` (the number
+  of samples), process 0 shows a progress bar with ETA on a terminal.
   """
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   first = True
+  # disable=None: no bar when stderr is not a terminal (logs, CI).
+  bar = tqdm(total=total, unit="clip", desc="evaluating", dynamic_ncols=True,
+             disable=True if total is None or jax.process_index() else None)
   for batch in pipe.iterate():
     g = sharding.global_batch(mesh, {k: batch[k] for k in MODEL_KEYS + ("index",)})
     # The forward has no collective (replicated weights, sharded batch); the gather
@@ -59,7 +64,9 @@ def predict_batches(predict_fn, variables, pipe, mesh):
       first = False
     probs, index = multihost_utils.process_allgather((probs, g["index"]), tiled=True)
     keep = np.asarray(index) >= 0
+    bar.update(int(keep.sum()))
     yield np.asarray(index)[keep], np.asarray(probs)[keep]
+  bar.close()
 
 
 def evaluate(predict_fn, variables, pipe, samples, mesh, protocol: str,
@@ -81,7 +88,8 @@ def evaluate(predict_fn, variables, pipe, samples, mesh, protocol: str,
   total = protocols.IoUAccumulator()
   by_kind: dict[str, protocols.IoUAccumulator] = {}
   records = []
-  for index, probs in predict_batches(predict_fn, variables, pipe, mesh):
+  for index, probs in predict_batches(predict_fn, variables, pipe, mesh,
+                                     total=len(samples)):
     for i, prob in zip(index, probs):
       sample = samples[int(i)]
       if sample.mask is None:

@@ -463,7 +463,8 @@ def evaluate(predict_fn, variables, pipe, samples: Sequence[Sample], mesh,
   import jax  # pylint: disable=g-import-not-at-top
   from rvs_jax.evaluation import frame_eval  # pylint: disable=g-import-not-at-top
 
-  batches = frame_eval.predict_batches(predict_fn, variables, pipe, mesh)
+  batches = frame_eval.predict_batches(predict_fn, variables, pipe, mesh,
+                                       total=len(samples))
   if jax.process_index() != 0:
     for _ in batches:  # Every process takes part in the collective predictions.
       pass
