@@ -1,4 +1,4 @@
-"""The pictures (`rvs_jax.pictures`): legend, key, font, fixed scales, eval selection."""
+"""`rvs_jax.pictures`: legend, key, font, fixed scales, the eval pictures' choice."""
 
 import sys
 
@@ -48,7 +48,8 @@ def test_legend_overlay_shape_depends_on_frame_and_sentences_only():
     shapes.add(pic.shape)
   assert len(shapes) == 1
   height, width, _ = shapes.pop()
-  assert width == overlay.LEGEND_MIN_WIDTH > W * 4 and height % 2 == 0 and width % 2 == 0
+  assert width == overlay.LEGEND_MIN_WIDTH > W * 4
+  assert height % 2 == 0 and width % 2 == 0
   # Positional call as before (no confidences) gives the same shape.
   assert overlay.legend_overlay(_frame(), [np.ones((H, W), bool)] * 2,
                                 overlay.PALETTE[:2], ["a", "b"], 4.0, "x").shape == (
@@ -87,9 +88,10 @@ def test_colour_bar_ends_are_the_colormap_ends():
   bar = np.asarray(overlay.colour_bar(200, title="attention"))
   x = 4 + overlay._BAR_WIDTH // 2
   assert bar[overlay._BAR_TOP, x].tolist() == overlay.colormap(1.0).tolist()
-  assert bar[200 - overlay._BAR_BOTTOM - 1, x].tolist() == overlay.colormap(0.0).tolist()
-  pic = overlay.with_colour_bar(overlay.grid([overlay.overlay(_frame(), _frame()[..., 0] > 0)]),
-                                "attention")
+  bottom = 200 - overlay._BAR_BOTTOM - 1
+  assert bar[bottom, x].tolist() == overlay.colormap(0.0).tolist()
+  cell = overlay.overlay(_frame(), np.ones((H, W), bool))
+  pic = overlay.with_colour_bar(cell, "attention")
   assert pic.height == H and pic.width == W + bar.shape[1]
 
 

@@ -12,9 +12,9 @@
   (temporal encoder) features show their middle time slice, the one the decoder uses.
 * `frame_<t>_lasp.png` (Fig. 6): one row per LASP step: the frame with the predicted
   mask, the relevance map A of the deeper stage (a sigmoid, on the fixed scale 0 .. 1
-  of the colour bar), and the 64 foreground and 64
-  background positions sampled by adaptive max-pooling of A and 1 - A (several samples
-  can fall on one position of a small map; the caption counts distinct positions).
+  of the colour bar), and the 64 foreground and 64 background positions sampled by
+  adaptive max-pooling of A and 1 - A (several samples can fall on one position of a
+  small map; the caption counts distinct positions).
 
 `make_explain_fn` runs the model with `mutable=["intermediates"]` and gathers what the
 modules sow; it is a separate, separately compiled function, applied to the chosen frames

@@ -1,6 +1,7 @@
 """Drawing on frames: mask fills, contours, heat maps, the font, captions and tiling.
 
-Every picture of the project is drawn here (pure PIL and NumPy, no plotting library):
+Every picture of the project is drawn here (pure PIL and NumPy, no plotting library;
+only matplotlib's font file is used when it is installed, see `font`):
 
 * `mask_overlay` / `legend_overlay`: masks filled in translucent colours and outlined,
   with a legend of the sentences below, each with its mask's area and confidence, or
@@ -224,6 +225,8 @@ def legend_overlay(frame: np.ndarray, masks: Sequence[np.ndarray],
     into one mp4), never on the masks.
   """
   chex.assert_rank(frame, 3)
+  for mask in masks:
+    chex.assert_shape(mask, frame.shape[:2])
   if confidences is not None and len(confidences) != len(sentences):
     raise ValueError(f"{len(confidences)} confidences for {len(sentences)} sentences")
   pairs = list(zip(masks, colours))
@@ -239,8 +242,7 @@ def legend_overlay(frame: np.ndarray, masks: Sequence[np.ndarray],
   if text:
     label(draw, (4, 3), text, fnt)
   for k, (s, mask, colour) in enumerate(zip(sentences, masks, colours)):
-    chex.assert_shape(mask, frame.shape[:2])
-    area = float(np.mean(mask)) if mask.size else 0.0
+    area = float(np.mean(mask))
     quoted, found = legend_entry(
         s, area, None if confidences is None else float(confidences[k]))
     y = pic.height + 4 + _LEGEND_LINE * k
@@ -383,9 +385,8 @@ def heat_overlay(frame: np.ndarray, values: np.ndarray, alpha: float = 0.65,
   return ((1 - alpha) * grey + alpha * heat).clip(0, 255).astype(np.uint8)
 
 
-def colour_bar(height: int, lo: float = 0.0, hi: float = 1.0,
-               title: str = "") -> Image.Image:
-  """A vertical `colormap` bar, `hi` at the top, `lo` at the bottom, labelled.
+def colour_bar(height: int, title: str = "") -> Image.Image:
+  """The scale of `colormap` / `heat_overlay`: a vertical bar, 1 at the top, 0 below.
 
   The gradient fills rows `_BAR_TOP .. height - _BAR_BOTTOM - 1` of columns
   `4 .. 4 + _BAR_WIDTH - 1`: its top row is `colormap(1)`, its bottom `colormap(0)`.
@@ -401,16 +402,15 @@ def colour_bar(height: int, lo: float = 0.0, hi: float = 1.0,
     draw.text((2, 2), fit_text(draw, title, fnt, width - 4), fill=(235, 235, 235),
               font=fnt)
   x = 4 + _BAR_WIDTH + 4
-  draw.text((x, _BAR_TOP - 2), f"{hi:g}", fill=(235, 235, 235), font=fnt)
-  draw.text((x, img.height - _BAR_BOTTOM - TEXT_SIZE), f"{lo:g}", fill=(235, 235, 235),
+  draw.text((x, _BAR_TOP - 2), "1", fill=(235, 235, 235), font=fnt)
+  draw.text((x, img.height - _BAR_BOTTOM - TEXT_SIZE), "0", fill=(235, 235, 235),
             font=fnt)
   return img
 
 
-def with_colour_bar(picture: Image.Image, title: str, lo: float = 0.0,
-                    hi: float = 1.0) -> Image.Image:
+def with_colour_bar(picture: Image.Image, title: str) -> Image.Image:
   """`picture` with a `colour_bar` of its height at its right."""
-  bar = colour_bar(picture.height, lo, hi, title)
+  bar = colour_bar(picture.height, title)
   out = Image.new("RGB", (picture.width + bar.width, picture.height), (0, 0, 0))
   out.paste(picture, (0, 0))
   out.paste(bar, (picture.width, 0))
