@@ -152,7 +152,10 @@ def test_eval_cli_writes_json_table_and_pictures(uninterrupted):
   ious = [(r["intersection"] + 1e-6) / (r["union"] + 1e-6) for r in result["samples"]]
   np.testing.assert_allclose(np.mean(ious), result["metrics"]["mIoU"], rtol=1e-6)
   assert set(result["by_kind"]) <= {"appearance", "motion", "both"}
-  assert len(os.listdir(os.path.join(workdir, "eval", "pictures"))) == 3
+  # One each of the best, median and worst sample by IoU, and their grid.
+  assert sorted(os.listdir(os.path.join(workdir, "eval", "pictures"))) == [
+      "000_best.png", "001_median.png", "002_worst.png"]
+  assert os.path.isfile(os.path.join(workdir, "eval", "synthetic_test_clean.png"))
 
 
 def _free_port():

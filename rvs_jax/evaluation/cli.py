@@ -9,8 +9,10 @@ checkpoint (`--checkpoint`, default `--workdir`: its best step, else its latest)
 converted checkpoint, which stores only the model).
 
 Scores the evaluation split with every metric of the field, prints the table, writes
-`W/eval/<dataset>_<split>_<protocol>.json`, and renders the first `config.eval.draw`
-samples to `W/eval/pictures/` (prediction filled, ground truth outlined) plus a grid
+`W/eval/<dataset>_<split>_<protocol>.json`, and renders `config.eval.draw` samples, the
+best, median and worst by IoU over as many videos as possible
+(`rvs_jax.pictures.selection`), to `W/eval/pictures/NNN_<group>.png` (prediction
+filled, ground truth outlined, a key saying so) plus a grid
 `W/eval/<dataset>_<split>_<protocol>.png`. Refer-YouTube-VOS / Refer-DAVIS go to
 `rvs_jax.evaluation.video_eval` instead (every frame, J / F / J&F, submission zip).
 """
@@ -54,8 +56,8 @@ def _main(flag_values: flags.FlagValues) -> int:
   # pylint: disable=g-import-not-at-top
   import jax
   from rvs_jax import datasets, models
-  from rvs_jax.evaluation import frame_eval, report, video_eval
-  from rvs_jax.pictures import overlay
+  from rvs_jax.evaluation import frame_eval, protocols, report, video_eval
+  from rvs_jax.pictures import overlay, selection
   from rvs_jax.data import registry
   # pylint: enable=g-import-not-at-top
   config, workdir = app.flag(flag_values, "config"), app.flag(flag_values, "workdir")
@@ -82,27 +84,47 @@ def _main(flag_values: flags.FlagValues) -> int:
   vectors = datasets.word_vectors(config.data, checkpoint, samples)
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
-  pictures = []
+  predict_fn = frame_eval.make_predict_fn(model)
+  result = frame_eval.evaluate(predict_fn, variables, pipe, samples, mesh, protocol)
+
+  # The chosen samples are predicted again (a pipeline over them alone, the compiled
+  # function reused) rather than every mask kept through the pass: memory stays flat
+  # whatever the split and frame size, for the price of a batch or two. (The caption's
+  # IoU is the redrawn one; another batch composition may flip a pixel at threshold.)
+  by_id = {s.sample_id: s for s in samples}
+  records = result["samples"]
+  chosen = selection.pick([r["iou"] for r in records],
+                          [by_id[r["sample_id"]].video_id for r in records],
+                          config.eval.draw)
+  groups = {records[i]["sample_id"]: g for g, i in chosen}
+  drawn = [by_id[records[i]["sample_id"]] for _, i in chosen]
+  images = {}
+  if drawn:
+    sub_pipe = datasets.make_pipeline(config, drawn, vectors, train=False,
+                                      batch_size=config.eval.batch_size)
+    for index, probs in frame_eval.predict_batches(predict_fn, variables, sub_pipe,
+                                                   mesh):
+      for i, prob in zip(index, probs):
+        sample = drawn[int(i)]
+        scored = protocols.binarize_and_score(prob, sample.mask.load(), protocol)
+        frame = sample.video.load([sample.target])[0]
+        images[sample.sample_id] = overlay.overlay(
+            frame, scored.pred, scored.gt, key=True,
+            scale=overlay.picture_scale(*frame.shape[:2], target=256),
+            caption=f'{groups[sample.sample_id]}: "{sample.sentence}"  IoU '
+                    f'{scored.iou:.2f}  ({sample.video_id})')
+  pictures = [images[s.sample_id] for s in drawn]
   pic_dir = os.path.join(workdir, "eval", "pictures")
-
-  def draw(sample, prob, scored):
-    del prob
-    if len(pictures) >= config.eval.draw:
-      return
-    frame = sample.video.load([sample.target])[0]
-    image = overlay.overlay(frame, scored.pred, scored.gt,
-                            scale=overlay.picture_scale(*frame.shape[:2], target=256),
-                            caption=f'"{sample.sentence}"  IoU {scored.iou:.2f}')
-    os.makedirs(pic_dir, exist_ok=True)
-    image.save(os.path.join(pic_dir, f"{len(pictures):03d}.png"))
-    pictures.append(image)
-
-  result = frame_eval.evaluate(frame_eval.make_predict_fn(model), variables, pipe, samples,
-                              mesh, protocol, on_sample=draw)
   if jax.process_index() == 0:
     path = frame_eval.write_result(workdir, config.data.name, split, protocol, result)
     if pictures:
-      overlay.grid(pictures).save(path[:-len(".json")] + ".png")
+      os.makedirs(pic_dir, exist_ok=True)
+      for n, (image, (group, _)) in enumerate(zip(pictures, chosen)):
+        image.save(os.path.join(pic_dir, f"{n:03d}_{group}.png"))
+      rows = [[im for im, (g, _) in zip(pictures, chosen) if g == group]
+              for group in selection.GROUPS]  # One row per group.
+      overlay.tile([r for r in rows if r], gap=0, background=(24, 24, 24)).save(
+          path[:-len(".json")] + ".png")
     print(report.results_table(result,
                                f"{config.data.name} {split} ({protocol} protocol)"))
     print(f"\nwrote {path}" + (f" and {len(pictures)} pictures in {pic_dir}"

@@ -7,13 +7,14 @@
   the module used it (`word_attention`); the heat map is the module's
   `pixel_word_attention`, the same normalisation and softmax applied to each pixel's own
   term, so it shows where in the frame each word's weight comes from (probabilities
-  over the words at that pixel, the colour scale stretched per row, i.e. per module,
-  whose range the row label gives). Both are what `rvs_jax.models.cmam` sows; 3-D
+  over the words at that pixel, drawn on the fixed scale 0 .. 1 of the colour bar; the
+  row label gives the module's range). Both are what `rvs_jax.models.cmam` sows; 3-D
   (temporal encoder) features show their middle time slice, the one the decoder uses.
 * `frame_<t>_lasp.png` (Fig. 6): one row per LASP step: the frame with the predicted
-  mask, the relevance map A of the deeper stage, and the 64 foreground and 64
-  background positions sampled by adaptive max-pooling of A and 1 - A (several samples
-  can fall on one position of a small map; the caption counts distinct positions).
+  mask, the relevance map A of the deeper stage (a sigmoid, on the fixed scale 0 .. 1
+  of the colour bar), and the 64 foreground and 64 background positions sampled by
+  adaptive max-pooling of A and 1 - A (several samples can fall on one position of a
+  small map; the caption counts distinct positions).
 
 `make_explain_fn` runs the model with `mutable=["intermediates"]` and gathers what the
 modules sow; it is a separate, separately compiled function, applied to the chosen frames
@@ -73,7 +74,7 @@ def make_explain_fn(model) -> Callable:
 
 def _cell(picture: np.ndarray, lines: Sequence[str]) -> Image.Image:
   # Wide enough for its caption even when the frame is 2 pixels wide.
-  return overlay.captioned(picture, lines, min_width=96)
+  return overlay.captioned(picture, lines, min_width=160)
 
 
 def _module_label(name: str, shape: tuple[int, ...]) -> str:
@@ -103,19 +104,18 @@ def words_picture(frame: np.ndarray, tokens: Sequence[str], cmam: dict[str, Any]
   for name in order:
     weights, maps = np.asarray(cmam[name]["weights"]), np.asarray(cmam[name]["maps"])
     maps = maps[:len(tokens)]
-    # Each row is stretched to its own range: with N words the maps sit near 1 / N, and
-    # what the figure is for is the comparison of the words of one stage.
-    lo, hi = float(maps.min()), float(maps.max())
-    stretched = (maps - lo) / (hi - lo) if hi - lo > 1e-4 else np.full_like(maps, 0.5)
+    # A fixed scale (probabilities, 0 .. 1), the same in every row and picture: a
+    # stretch to each row's range once drew a flat map bright.
     row = [_cell(base, [_module_label(name, maps.shape[1:]),
-                        f"heat {lo:.2f} .. {hi:.2f}"])]
+                        f"values {maps.min():.2f} .. {maps.max():.2f}"])]
     for n, token in enumerate(tokens):
-      row.append(_cell(overlay.heat_overlay(base, stretched[n]),
+      row.append(_cell(overlay.heat_overlay(base, maps[n]),
                        [repr(token) if not token.strip() else token,
                         f"weight {weights[n]:.2f}"]))
     rows.append(row)
-  return overlay.tile(
+  picture = overlay.tile(
       rows, title + "   (per-pixel word attention; caption: the word's weight)")
+  return overlay.with_colour_bar(picture, "attention")
 
 
 def _points(frame: np.ndarray, flat_idx: np.ndarray, map_hw: tuple[int, int],
@@ -162,15 +162,13 @@ def lasp_picture(frame: np.ndarray, mask: np.ndarray, colour: tuple[int, int, in
   for name in sorted(lasp, key=lambda n: -int(n.split("_")[1])):
     deep, shallow = name.split("_")[1:3]
     rel = np.asarray(lasp[name]["relevance"], np.float32)
-    lo, hi = float(rel.min()), float(rel.max())
-    # Stretched to its own range (the caption gives it): A is a sigmoid whose level
-    # varies between models and sentences, and it is the ranking that LASP samples.
-    # Nearest upsampling shows the stage's grid, on which the samples lie.
-    stretched = ((rel - lo) / (hi - lo) if hi - lo > 1e-4 else np.full_like(rel, 0.5))
+    # A is a sigmoid: drawn on its own scale, 0 .. 1 (the colour bar), so a flat A
+    # looks flat; the caption gives its range. Nearest upsampling shows the stage's
+    # grid, on which the samples lie.
     row = [_cell(with_mask, [f"LASP {deep}->{shallow}", "prediction"]),
-           _cell(overlay.heat_overlay(base, stretched, resample=Image.NEAREST),
+           _cell(overlay.heat_overlay(base, rel, resample=Image.NEAREST),
                  [f"relevance A of stage {deep} ({rel.shape[0]}x{rel.shape[1]})",
-                  f"dark {lo:.2f} .. bright {hi:.2f}"])]
+                  f"values {rel.min():.2f} .. {rel.max():.2f}"])]
     for key, label, col in (("fg_attention_indices", "foreground", FG_COLOUR),
                             ("bg_attention_indices", "background", BG_COLOUR)):
       if key in lasp[name]:
@@ -179,4 +177,4 @@ def lasp_picture(frame: np.ndarray, mask: np.ndarray, colour: tuple[int, int, in
         row.append(_cell(img, [f"{label} samples",
                                f"{idx.size} at {unique} positions"]))
     rows.append(row)
-  return overlay.tile(rows, title)
+  return overlay.with_colour_bar(overlay.tile(rows, title), "relevance")
