@@ -192,12 +192,16 @@ def test_overlay_video_and_gif_decode(prediction, video):
   with Image.open(os.path.join(prediction, "overlay.png")) as still:
     assert still.size == (frames.shape[2], frames.shape[1])
   # Frame 8 decodes to what was drawn: both sentences' masks in their colours.
-  masks = []
+  from rvs_jax.evaluation import protocols  # pylint: disable=g-import-not-at-top
+  masks, confidences = [], []
   for folder in ("0_the_red_square", "1_a_red_sqaure_moving_right"):
     with np.load(os.path.join(prediction, folder, "masks.npz")) as z:
       masks.append(z["masks"][8])
+      prob = protocols.resize_prob(z["probs"][8].astype(np.float32), (H, W))
+      confidences.append(prob[masks[-1]].mean() if masks[-1].any() else 0.0)
   drawn = overlay.legend_overlay(video_io.decode_mp4(video[0])[8], masks,
-                                 overlay.PALETTE[:2], SENTENCES, scale, f"8/{T - 1}")
+                                 overlay.PALETTE[:2], SENTENCES, scale, f"8/{T - 1}",
+                                 confidences=confidences)
   assert drawn.shape == frames[8].shape
   assert np.abs(drawn.astype(int) - frames[8]).mean() < 3.0
 

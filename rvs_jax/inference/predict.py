@@ -217,7 +217,8 @@ def _predict_into(args: argparse.Namespace, out: str, t_start: float) -> str:
     for k, writer in enumerate(writers):
       writer.add(r.index, r.masks[k], r.probs[k])
     picture = overlay.legend_overlay(r.frame, r.masks, colours, texts, scale,
-                                     f"{r.index}/{t_count - 1}")
+                                     f"{r.index}/{t_count - 1}",
+                                     confidences=r.confidence)
     mp4.write(picture)
     if gif is not None:
       gif.add(r.index, picture)
