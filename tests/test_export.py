@@ -173,3 +173,19 @@ def test_a_corrupted_artifact_is_refused_by_its_checksum(artifact, tmp_path):
   with pytest.raises(export.ExportError, match=r"model.stablehlo: sha256 .* is not the "
                      r".* recorded in .*model.json \(corrupted or replaced"):
     export.load(copy["model"])
+
+
+def test_rvs_jax_load_finds_the_checkpoint_beside_an_artifact(workdir, artifact,
+                                                              tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  import rvs_jax  # pylint: disable=g-import-not-at-top
+  from rvs_jax import checkpointing as ckpt  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ckpt.CheckpointError, match="is not beside it"):
+    rvs_jax.load(artifact)
+  stem = artifact[:-len(".stablehlo")]
+  for suffix in (".stablehlo", ".json", ".vocab.npz"):
+    shutil.copy(stem + suffix, tmp_path / ("model" + suffix))
+  shutil.copytree(workdir, tmp_path / os.path.basename(os.path.normpath(workdir)))
+  seg = rvs_jax.load(str(tmp_path / "model.stablehlo"))
+  frames = np.zeros((3, 40, 48, 3), np.uint8)
+  assert seg.segment(frames, SENTENCES[0]).masks.shape == (1, 3, 40, 48)

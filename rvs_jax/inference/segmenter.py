@@ -254,7 +254,7 @@ class Segmenter:
 
 
 def _checkpoint_of(path: str) -> str:
-  """An exported artifact's checkpoint (named in its `.json`); else `path` itself."""
+  """An exported artifact's checkpoint: the folder its `.json` names, beside it."""
   import json  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   if not path.endswith(".stablehlo"):
@@ -262,15 +262,17 @@ def _checkpoint_of(path: str) -> str:
   meta = path[:-len(".stablehlo")] + ".json"
   try:
     with open(meta, encoding="utf-8") as f:
-      checkpoint = json.load(f).get("checkpoint")
+      name = json.load(f).get("checkpoint") or ""
   except (OSError, ValueError) as e:
     raise checkpointing.CheckpointError(
-        f"{path}: an exported model; its {os.path.basename(meta)} is unreadable ({e})"
+        f"{path}: an exported model whose {os.path.basename(meta)} is unreadable ({e})"
     ) from None
-  if not checkpoint or not os.path.exists(checkpoint):
+  # The artifact stores the checkpoint's name only (it travels, paths do not).
+  checkpoint = os.path.join(os.path.dirname(os.path.abspath(path)), name)
+  if not name or not os.path.isdir(checkpoint):
     raise checkpointing.CheckpointError(
-        f"{path}: an exported model whose checkpoint ({checkpoint}) is gone; load the "
-        "artifact with rvs_jax.inference.export.load, or give the checkpoint")
+        f"{path}: an exported model; its checkpoint {name!r} is not beside it. Load "
+        "the artifact with rvs_jax.inference.export.load, or give the checkpoint")
   return checkpoint
 
 
