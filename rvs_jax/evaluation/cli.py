@@ -96,7 +96,6 @@ def _main(flag_values: flags.FlagValues) -> int:
   chosen = selection.pick([r["iou"] for r in records],
                           [by_id[r["sample_id"]].video_id for r in records],
                           config.eval.draw)
-  groups = {records[i]["sample_id"]: g for g, i in chosen}
   drawn = [by_id[records[i]["sample_id"]] for _, i in chosen]
   images = {}
   if drawn:
@@ -104,16 +103,17 @@ def _main(flag_values: flags.FlagValues) -> int:
                                       batch_size=config.eval.batch_size)
     for index, probs in frame_eval.predict_batches(predict_fn, variables, sub_pipe,
                                                    mesh):
-      for i, prob in zip(index, probs):
-        sample = drawn[int(i)]
+      for i, prob in zip(index.tolist(), probs):
+        sample = drawn[i]
         scored = protocols.binarize_and_score(prob, sample.mask.load(), protocol)
         frame = sample.video.load([sample.target])[0]
-        images[sample.sample_id] = overlay.overlay(
+        empty = "" if scored.pred.any() else " (empty)"
+        images[i] = overlay.overlay(
             frame, scored.pred, scored.gt, key=True,
             scale=overlay.picture_scale(*frame.shape[:2], target=256),
-            caption=f'{groups[sample.sample_id]}: "{sample.sentence}"  IoU '
-                    f'{scored.iou:.2f}  ({sample.video_id})')
-  pictures = [images[s.sample_id] for s in drawn]
+            caption=f'{chosen[i][0]}: "{sample.sentence}"  IoU {scored.iou:.2f}{empty}'
+                    f"  ({sample.video_id})")
+  pictures = [images[i] for i in range(len(drawn))]
   pic_dir = os.path.join(workdir, "eval", "pictures")
   if jax.process_index() == 0:
     path = frame_eval.write_result(workdir, config.data.name, split, protocol, result)
