@@ -28,12 +28,23 @@ class _QuietLibraries:
 
   def filter(self, record) -> bool:
     return record.levelno > 20 or not any(
-        part in record.pathname for part in ("orbax", "jax/_src", "xla_bridge"))
+        part in record.pathname
+        for part in ("orbax", "jax/_src", "xla_bridge", "tensorflow", "clu/"))
 
 
 def quiet_logs() -> None:
-  """Keeps our INFO lines, drops the libraries' (absl routes everything to one logger)."""
+  """Shows our INFO lines on stderr and drops the libraries' INFO lines.
+
+  The commands run outside `absl.app.run`, so absl's handler (its usual
+  `I1207 10:00:00.000000 123 trainer.py:210] ...` lines) is installed here, at INFO
+  unless `--verbosity` was given.
+  """
   import logging  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
-  absl_logging.get_absl_handler().addFilter(_QuietLibraries())
-  logging.getLogger().addFilter(_QuietLibraries())
+  absl_logging.use_absl_handler()
+  if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
+    absl_logging.set_verbosity(absl_logging.INFO)
+  for target in (absl_logging.get_absl_handler(), logging.getLogger()):
+    if not any(isinstance(f, _QuietLibraries) for f in target.filters):
+      target.addFilter(_QuietLibraries())

@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from rvs_jax import files
+from rvs_jax import files, progress
 from rvs_jax.data.types import DataError
 
 # CSTM: `SENTENCE_SPLIT_REGEX = re.compile(r"(\W+)")`, `--sentence_length 20`,
@@ -158,6 +158,14 @@ def _open_glove_lines(path: str) -> tuple[io.BufferedIOBase, object | None]:
   return open(path, "rb"), None
 
 
+def _glove_bytes(path: str) -> int:
+  """Uncompressed size of what `_open_glove_lines` reads (for the progress bar)."""
+  if zipfile.is_zipfile(path):
+    with zipfile.ZipFile(path) as zf:
+      return next(m.file_size for m in zf.infolist() if m.filename.endswith(".txt"))
+  return os.path.getsize(path)
+
+
 class WordVectors:
   """A word -> vector table restricted to a vocabulary; zeros for unknown words (CSTM).
 
@@ -224,8 +232,15 @@ class WordVectors:
     spaced_heads = {w.split(b" ", 1)[0] for w in wanted if b" " in w}
     found: dict[bytes, np.ndarray] = {}
     stream, archive = _open_glove_lines(path)
+    # glove.840B is 5.6 GB: a minute or more of reading, so a bar counts the bytes.
+    meter = progress.bar(_glove_bytes(path), f"scanning {os.path.basename(path)}", "B",
+                         unit_scale=True)
+    read = 0
     try:
       for lineno, line in enumerate(stream, 1):
+        read += len(line)
+        if lineno % 65536 == 0:
+          meter.update(read - meter.n)
         # Cheap pre-filter on the first space-separated field, so that the float parsing
         # only happens for wanted words (the file has 2.2 M lines).
         head = line.split(b" ", 1)[0]
@@ -244,6 +259,7 @@ class WordVectors:
         if len(found) == len(wanted):
           break
     finally:
+      meter.close()
       stream.close()
       if archive is not None:
         archive.close()

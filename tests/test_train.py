@@ -6,7 +6,9 @@ while compiling in a fraction of the full tiny model's time.
 """
 
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -20,7 +22,7 @@ import pytest
 from configs import synthetic
 from rvs_jax import checkpointing, sharding
 from rvs_jax.data import synthetic as synthetic_data
-from rvs_jax.train import losses, optim, trainer
+from rvs_jax.train import losses, optim, startup, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,11 +58,29 @@ def _params(workdir):
     ckpts.close()
 
 
+class _Records(logging.Handler):
+  def __init__(self):
+    super().__init__()
+    self.lines = []
+
+  def emit(self, record):
+    if os.sep + "rvs_jax" + os.sep in record.pathname:
+      self.lines.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(data_root, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("full"))
-  summary = trainer.train_and_evaluate(_config(data_root), workdir)
-  return workdir, summary
+  records = _Records()
+  root, level = logging.getLogger(), logging.getLogger().level
+  root.addHandler(records)
+  root.setLevel(logging.INFO)
+  try:
+    summary = trainer.train_and_evaluate(_config(data_root), workdir)
+  finally:
+    root.removeHandler(records)
+    root.setLevel(level)
+  return workdir, dict(summary, log=records.lines)
 
 
 def test_train_writes_checkpoints_metrics_and_eval(uninterrupted):
@@ -72,9 +92,31 @@ def test_train_writes_checkpoints_metrics_and_eval(uninterrupted):
   assert [l["step"] for l in train_lines] == list(range(1, 7))
   assert all(np.isfinite(l["loss"]) for l in train_lines)
   assert any("eval_mIoU" in l for l in lines)
+  # The first step is compilation: clips/s is only reported from the second one on.
+  assert "clips_per_s" not in train_lines[0]
+  assert all(l["clips_per_s"] > 0 for l in train_lines[1:])
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4", "6"]
   assert os.listdir(os.path.join(workdir, "best")) == ["6"]
   assert os.path.exists(os.path.join(workdir, "word_vectors.npz"))
+
+
+def test_train_says_what_it_runs_before_compiling(uninterrupted):
+  workdir, summary = uninterrupted
+  log = summary["log"]
+  _, params = _params(workdir)
+  n_params = sum(np.size(p) for p in jax.tree.leaves(params))
+  first = next(i for i, line in enumerate(log) if line.startswith("devices:"))
+  log = log[first:]
+  assert [line.split(":")[0] for line in log[:4]] == [
+      "devices", "data", "schedule", "model"], log[:6]
+  assert f"{n_params:,} parameters" in log[3]
+  assert re.search(r"synthetic train \d+ samples, test 12; 8 frames of 64x64", log[1])
+  assert "steps per epoch, 6 steps" in log[2], log[2]
+  compiling = next(i for i, l in enumerate(log) if l.startswith("compiling the train"))
+  assert log[compiling + 1].startswith("train step compiled in ")
+  with open(os.path.join(workdir, "parameters.txt"), encoding="utf-8") as f:
+    table = f.read()
+  assert f"Total: {n_params:,}" in table and "spatial" in table
 
 
 def test_non_finite_loss_stops_with_step_and_checkpoint(data_root, tmp_path, monkeypatch):
@@ -282,3 +324,36 @@ def test_optimizer_schedule_halves_at_the_decay_epochs_and_scales_the_encoders()
   # Adam's first step moves every weight by lr (times the multiplier for an encoder).
   assert float(updates["head"]["w"][0]) == pytest.approx(-1e-4, rel=1e-3)
   assert float(updates["spatial_encoder"]["w"][0]) == pytest.approx(-1e-5, rel=1e-3)
+
+
+def test_throughput_excludes_first_step_and_pauses(monkeypatch):
+  now = [0.0]
+  monkeypatch.setattr(trainer.time, "perf_counter", lambda: now[0])
+  meter = trainer._Throughput(batch_size=4)
+  now[0] = 60.0
+  meter.step()                  # The first step (compilation) only starts the clock.
+  assert meter.clips_per_s() is None and meter.describe(10) == ""
+  now[0] = 62.0
+  meter.step()
+  with meter.paused():          # An evaluation: 100 s that are not training.
+    now[0] = 162.0
+  now[0] = 164.0
+  meter.step()
+  assert meter.clips_per_s() == pytest.approx(2 * 4 / 4.0)
+  assert meter.describe(steps_left=100) == " (2.0 clips/s, ETA 3 min)"
+
+
+def test_compile_times_are_remembered_per_program(tmp_path):
+  times = startup.CompileTimes(str(tmp_path / "sub" / "times.json"))
+  config = synthetic.get_config("tiny")
+  key = startup.CompileTimes.key(config)
+  assert times.get(key) is None
+  assert "not compiled on this machine before" in startup.compile_message(None)
+  times.put(key, 51.26)
+  assert times.get(key) == 51.3
+  assert startup.compile_message(51.3) == (
+      "compiling the train step, ~51 s (measured here last time)")
+  config.train.batch_size *= 2  # Another program: no estimate.
+  assert times.get(startup.CompileTimes.key(config)) is None
+  (tmp_path / "sub" / "times.json").write_text("not json")
+  assert times.get(key) is None  # A damaged record costs only the estimate.

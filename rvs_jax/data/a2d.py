@@ -51,6 +51,7 @@ from typing import Any, Collection, Mapping, Sequence
 import h5py
 import numpy as np
 
+from rvs_jax import progress
 from rvs_jax.data import video_io
 from rvs_jax.data.checks import Report, Strict, read_json, read_lines
 from rvs_jax.data.types import DataError, Sample
@@ -547,7 +548,7 @@ def validate(root: str, quick: bool = False) -> Report:
   videos = {v["vid"]: v for v in read_videoset(root, report)}
   missed = read_missed(root, report)
   annotations, _ = read_annotations(root, report, set(videos), missed)
-  for vid in sorted(annotations):
+  for vid in progress.track(sorted(annotations), "validating", "video"):
     if vid in missed:
       continue
     clip, ann_dir, frames = read_video_annotations(report, root, videos[vid],

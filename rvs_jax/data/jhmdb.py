@@ -42,6 +42,7 @@ from typing import Any, Collection, Sequence
 import numpy as np
 import scipy.io
 
+from rvs_jax import progress
 from rvs_jax.data.checks import Report, Strict, read_image, read_lines
 from rvs_jax.data.types import DataError, Sample
 from rvs_jax.data.video_io import FrameFolder
@@ -373,7 +374,7 @@ def validate(root: str, quick: bool = False) -> Report:
   report = Report()
   actions = index_actions(root, report)
   rows = read_annotations(os.path.join(root, ANNOTATION_FILE), report, actions)
-  for video_id, _ in rows:
+  for video_id, _ in progress.track(rows, "validating", "video"):
     action = actions[video_id]
     video_dir = os.path.join(root, FRAMES_DIR, action, video_id)
     frames = list_frames(video_dir, report)

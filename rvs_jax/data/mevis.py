@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as coco_mask
 
+from rvs_jax import progress
 from rvs_jax.data.checks import Report, Strict, read_image, read_json
 from rvs_jax.data.refer_youtube_vos import check_frames, read_videos
 from rvs_jax.data.types import Sample
@@ -348,7 +349,7 @@ def validate(root: str, quick: bool = False) -> Report:
       continue
     masked = split in MASKED_SPLITS
     meta_path, videos, mask_path, masks = _read_split(report, root, split)
-    for vid in sorted(videos):
+    for vid in progress.track(sorted(videos), f"validating {split}", "video"):
       frames, expressions = check_expressions(report, meta_path, vid, videos[vid],
                                               masked)
       paths = check_frames(report, frames_dir(root, split, vid), frames, split, vid)

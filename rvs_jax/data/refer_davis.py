@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from rvs_jax import progress
 from rvs_jax.data.checks import Report, Strict, read_image, read_lines
 from rvs_jax.data.refer_youtube_vos import PaletteMask, read_index_png, read_label_png
 from rvs_jax.data.types import Sample
@@ -351,7 +352,8 @@ def validate(root: str, quick: bool = False,
   exps = read_expressions(root, report)
   for split in SPLITS:
     path = split_file(root, split)
-    for video in read_split(root, split, report):
+    for video in progress.track(read_split(root, split, report),
+                                f"validating {split}", "video"):
       if video not in exps:
         report.error(path, f"video '{video}' has no expression in {text_dir(root)}")
       img_dir = frames_dir(root, video)

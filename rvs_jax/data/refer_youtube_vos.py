@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from rvs_jax import progress
 from rvs_jax.data.checks import Report, Strict, read_image, read_json
 from rvs_jax.data.types import Sample
 from rvs_jax.data.video_io import FrameFolder
@@ -385,7 +386,7 @@ def validate(root: str, quick: bool = False) -> Report:
       report.note(os.path.join(root, "test", "JPEGImages"), "missing (test split "
                                                             "unavailable)")
       continue
-    for vid in videos:
+    for vid in progress.track(videos, f"validating {split}", "video"):
       frames, exps = check_expressions(report, path, vid, meta[split][vid],
                                        split == "train")
       img_dir = frames_dir(root, split, vid)

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rvs_jax import files, sharding
+from rvs_jax import files, progress, sharding
 from rvs_jax.evaluation import protocols
 
 MODEL_KEYS = ("video", "words", "word_mask")
@@ -49,11 +49,8 @@ def predict_batches(predict_fn, variables, pipe, mesh, total: int | None = None)
   further communication; padding rows (index -1) are dropped. With `total` (the number
   of samples), process 0 shows a progress bar with ETA on a terminal.
   """
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   first = True
-  # disable=None: no bar when stderr is not a terminal (logs, CI).
-  bar = tqdm(total=total, unit="clip", desc="evaluating", dynamic_ncols=True,
-             disable=True if total is None or jax.process_index() else None)
+  bar = progress.bar(total, "evaluating", "clip", show=total is not None)
   for batch in pipe.iterate():
     g = sharding.global_batch(mesh, {k: batch[k] for k in MODEL_KEYS + ("index",)})
     # The forward has no collective (replicated weights, sharded batch); the gather

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import sys
 import time
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from rvs_jax import checkpointing
+from rvs_jax import checkpointing, progress
 from rvs_jax.inference.inputs import (InputError, Sentence, Video, VideoStream,
                                       check_frames, encode_sentences, open_video,
                                       read_video)
@@ -309,11 +308,9 @@ class _Stream:
     self.count = None       # Frames in the video, once the end is reached.
 
   def run(self) -> Iterator[FrameResult]:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
     k_count = len(self.sentences)
-    self.bar = tqdm(total=self.video.num_frames * k_count, unit="clip",
-                    disable=None if self.progress else True, dynamic_ncols=True,
-                    file=sys.stderr)
+    self.bar = progress.bar(self.video.num_frames * k_count, "segmenting", "clip",
+                            show=self.progress)
     pending = None
     try:
       for frame in self.video:

@@ -12,8 +12,13 @@
   epochs 10, 12, 14, 15 epochs;
 * `train.eval_every_epochs` > 0 evaluates every that many epochs and after the last
   step (keeping the best checkpoint by mIoU); 0 never evaluates during training;
+* it starts with a summary (devices, samples, steps, parameters; `W/parameters.txt`)
+  and says how long the train step's compilation took last time (`startup`);
 * metrics go to `W/metrics.jsonl` (always) and TensorBoard (`W/tensorboard`, when
-  TensorFlow is installed); a progress bar shows steps, clips/s, ETA and loss.
+  TensorFlow is installed) through `metric_writers`; on a terminal a progress bar shows
+  steps, clips/s, ETA and loss, elsewhere a log line every `log_every_steps`. Clips/s
+  counts training only: the first step (compilation), evaluations and checkpoint saves
+  are excluded.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from typing import Any
 
@@ -32,10 +36,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rvs_jax import checkpointing, datasets, files, models, sharding
+from rvs_jax import checkpointing, datasets, models, progress, sharding
 from rvs_jax.evaluation import frame_eval
 from rvs_jax import convert
-from rvs_jax.train import losses, optim, preemption, workdir_lock
+from rvs_jax.train import (losses, metric_writers, optim, preemption, startup,
+                           workdir_lock)
 
 TRAIN_KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid")
 
@@ -94,59 +99,6 @@ def init_variables(config, model, mesh) -> dict:
   return variables
 
 
-class _Logger:
-  """JSONL always; TensorBoard when TensorFlow is importable; host 0 only."""
-
-  def __init__(self, workdir: str, resume_step: int = 0):
-    self.active = jax.process_index() == 0
-    self.path = os.path.join(workdir, "metrics.jsonl")
-    if self.active and os.path.exists(self.path):
-      self._forget_after(resume_step)
-    self.tb = None
-    if self.active and os.environ.get("RVS_JAX_TENSORBOARD", "1") == "1":
-      try:
-        import tensorboard  # pylint: disable=g-import-not-at-top,unused-import
-        import tensorflow as tf  # pylint: disable=g-import-not-at-top
-        tf.config.set_visible_devices([], "GPU")
-        self.tb = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-      except Exception:  # pylint: disable=broad-except
-        self.tb = None
-
-  def _forget_after(self, step: int) -> None:
-    """Drops the lines of steps after `step`: a resumed run logs them again.
-
-    Also drops a line cut short by a kill; the file is rewritten atomically.
-    """
-    kept = []
-    with open(self.path, encoding="utf-8") as f:
-      for line in f:
-        try:
-          if json.loads(line)["step"] <= step:
-            kept.append(line)
-        except (ValueError, KeyError, TypeError):
-          continue
-    with files.atomic_write(self.path, "w", encoding="utf-8") as f:
-      f.writelines(kept)
-
-  def write(self, step: int, values: dict[str, float]) -> None:
-    if not self.active:
-      return
-    with open(self.path, "a", encoding="utf-8") as f:
-      f.write(json.dumps(dict(step=step, **values)) + "\n")
-    if self.tb is not None:
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
-      with self.tb.as_default(step=step):
-        for k, v in values.items():
-          tf.summary.scalar(k, v)
-
-
-def _progress(total: int, initial: int, enabled: bool):
-  if not enabled or jax.process_index() != 0 or not sys.stderr.isatty():
-    return None
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
-
-
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary.
 
@@ -189,65 +141,78 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   abstract_state = jax.eval_shape(make_state, abstract_vars)
   abstract_state = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl), abstract_state)
+  if jax.process_index() == 0:
+    for line in startup.describe(config, len(train_samples), len(eval_samples),
+                                 steps_per_epoch, total_steps, abstract_vars["params"]):
+      logging.info("%s", line)
   restored = ckpts.restore(abstract_state)
   if restored is not None:
     state, meta = restored
     position = meta["data_position"]
     logging.info("resuming from step %d (%s)", int(state.step), position)
   else:
+    logging.info("initialising the model")
     state = jax.jit(make_state, out_shardings=repl)(init_variables(config, model, mesh))
     position = None
   step = int(state.step)
+  if jax.process_index() == 0:
+    startup.write_parameter_table(workdir, jax.device_get(state.params))
 
   train_step = jax.jit(make_train_step(model, tx, tc), donate_argnums=(0,))
   predict_fn = frame_eval.make_predict_fn(model)
-  log = _Logger(workdir, resume_step=step)
-  bar = _progress(total_steps, step, tc.progress_bar)
+  log = metric_writers.create(workdir, resume_step=step)
+  bar = progress.bar(total_steps, "training", "step", initial=step,
+                     show=tc.progress_bar)
   it = pipe.iterate(position)
   meta_config = json.loads(config.to_json_best_effort())
   last_saved = ckpts.latest_step()
-  best_miou, t0, clips, compiled_step = None, time.time(), 0, None
+  best_miou, compiled_step = None, None
+  meter = _Throughput(tc.batch_size)
   summary: dict[str, Any] = {}
   try:
     while step < total_steps:
       batch = next(it)
       gbatch = sharding.global_batch(mesh, {k: batch[k] for k in TRAIN_KEYS})
-      if compiled_step is None:  # All processes start the first (collective) step together.
-        compiled_step = sharding.compile_together(train_step, "train_step", state, gbatch)
+      if compiled_step is None:
+        compiled_step = _compile(train_step, config, state, gbatch)
       state, metrics = compiled_step(state, gbatch)
       step += 1
-      clips += tc.batch_size
-      loss = float(metrics["loss"])
+      loss = float(metrics["loss"])  # Waits for the step: the meter times real work.
+      meter.step()
       if not math.isfinite(loss):
         raise FloatingPointError(
             f"non-finite loss ({loss}) at step {step}; the last good checkpoint is "
             f"{os.path.join(workdir, checkpointing.LATEST_DIR, str(last_saved))}"
             if last_saved is not None else
             f"non-finite loss ({loss}) at step {step}; no checkpoint was saved yet")
-      if bar is not None:
-        bar.set_postfix(loss=f"{loss:.4f}", clips_s=f"{clips / (time.time() - t0):.1f}")
-        bar.update(1)
+      rate = meter.clips_per_s()
+      bar.set_postfix(loss=f"{loss:.4f}",
+                      clips_s="compiling" if rate is None else f"{rate:.1f}")
+      bar.update(1)
       if step % tc.log_every_steps == 0 or step == total_steps:
         values = {k: float(v) for k, v in metrics.items()}
-        values.update(lr=float(schedule(step - 1)), clips_per_s=clips / (time.time() - t0),
-                      epoch=step / steps_per_epoch)
-        log.write(step, values)
-        if bar is None:
-          logging.info("step %d/%d loss %.4f (%.1f clips/s)", step, total_steps, loss,
-                       values["clips_per_s"])
+        values.update(lr=float(schedule(step - 1)), epoch=step / steps_per_epoch)
+        if rate is not None:
+          values["clips_per_s"] = rate
+        log.write_scalars(step, values)
+        if bar.disable and jax.process_index() == 0:  # Else the bar shows it.
+          logging.info("step %d/%d loss %.4f%s", step, total_steps, loss,
+                       meter.describe(total_steps - step))
       epoch_end = step % steps_per_epoch == 0
       if step % tc.checkpoint_every_steps == 0 or step == total_steps or epoch_end:
-        ckpts.save(step, state, {"data_position": it.state(), "config": meta_config})
+        with meter.paused():
+          ckpts.save(step, state, {"data_position": it.state(), "config": meta_config})
         last_saved = step
       if tc.eval_every_epochs and ((epoch_end and (step // steps_per_epoch) %
                                     tc.eval_every_epochs == 0) or step == total_steps):
-        summary = _evaluate(config, workdir, predict_fn, state, eval_samples, vectors,
-                            mesh)
-        log.write(step, {f"eval_{k}": v for k, v in summary.items()
-                         if isinstance(v, float)})
-        ckpts.save(step, state, {"data_position": it.state(), "config": meta_config,
-                                 "eval": summary}, metrics={"mIoU": summary["mIoU"]},
-                   best=True)
+        with meter.paused():
+          summary = _evaluate(config, workdir, predict_fn, state, eval_samples, vectors,
+                              mesh)
+          log.write_scalars(step, {f"eval_{k}": v for k, v in summary.items()
+                                   if isinstance(v, float)})
+          ckpts.save(step, state, {"data_position": it.state(), "config": meta_config,
+                                   "eval": summary}, metrics={"mIoU": summary["mIoU"]},
+                     best=True)
         best_miou = max(best_miou or 0.0, summary["mIoU"])
       if step < total_steps and signals.requested():
         if last_saved != step:
@@ -258,12 +223,75 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
         summary = dict(summary, preempted=True)
         break
   finally:
-    if bar is not None:
-      bar.close()
+    bar.close()
+    log.close()
     it.close()
     ckpts.wait()
     ckpts.close()
   return dict(summary, step=step, best_mIoU=best_miou)
+
+
+def _compile(train_step, config, state, gbatch):
+  """Compiles the first step, saying how long it took last time and this time.
+
+  All processes compile and then start the first (collective) step together.
+  """
+  times, key = startup.CompileTimes(), startup.CompileTimes.key(config)
+  logging.info("%s", startup.compile_message(times.get(key)))
+  t = time.perf_counter()
+  compiled = sharding.compile_together(train_step, "train_step", state, gbatch)
+  seconds = time.perf_counter() - t
+  logging.info("train step compiled in %.1f s", seconds)
+  if jax.process_index() == 0:
+    times.put(key, seconds)
+  return compiled
+
+
+class _Throughput:
+  """Clips/s and ETA of the training steps alone.
+
+  The clock starts when the first step has finished (its time is compilation) and
+  stops inside `paused()` (evaluation, checkpoint saves).
+  """
+
+  def __init__(self, batch_size: int):
+    self.batch_size = batch_size
+    self.steps = -1          # Steps timed; the first one only starts the clock.
+    self.seconds = 0.0
+    self._since = None
+
+  def step(self) -> None:
+    now = time.perf_counter()
+    if self._since is not None:
+      self.seconds += now - self._since
+    self._since = now
+    self.steps += 1
+
+  @contextlib.contextmanager
+  def paused(self):
+    if self._since is not None:
+      self.seconds += time.perf_counter() - self._since
+    try:
+      yield
+    finally:
+      self._since = time.perf_counter()
+
+  def clips_per_s(self) -> float | None:
+    if self.steps <= 0 or self.seconds <= 0:
+      return None
+    return self.steps * self.batch_size / self.seconds
+
+  def describe(self, steps_left: int) -> str:
+    """' (12.3 clips/s, ETA 4 min)' for a log line; '' before the first timed step."""
+    rate = self.clips_per_s()
+    if rate is None:
+      return ""
+    eta = steps_left * self.batch_size / rate
+    return f" ({rate:.1f} clips/s, ETA {_minutes(eta)})"
+
+
+def _minutes(seconds: float) -> str:
+  return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _evaluate(config, workdir, predict_fn, state, samples, vectors, mesh
