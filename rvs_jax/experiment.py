@@ -52,7 +52,8 @@ def get_config(dataset: str, arg: str | None = None,
   """A whole train/eval config for `dataset` (a `registry` name) and variant `arg`.
 
   The paper's schedule (docs/model.md) is the default: Adam 1e-4, halved after epochs
-  10, 12 and 14, 15 epochs, batch 8, deep-supervised BCE with pos_weight 1.5.
+  10, 12 and 14, 15 epochs, deep-supervised BCE with pos_weight 1.5; batch 8 is our
+  choice (the paper does not state its batch size).
 
   Args:
     dataset: a benchmark name of `rvs_jax.data.registry`.
