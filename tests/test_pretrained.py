@@ -5,6 +5,8 @@ explicit opt-out, and convert a torch hub file once into a cache.
 Nothing here compiles a network; the start-up is stopped right after the check.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,15 @@ def test_fake_hub_resnet_is_found_converted_and_cached(empty_hub, tmp_path, monk
   np.testing.assert_array_equal(again["params"]["spatial_encoder"]["stem"]["conv"][
       "kernel"], tree["params"]["spatial_encoder"]["stem"]["conv"]["kernel"])
   assert pretrained_lib.cache_dir(config) == str(tmp_path / "cache")
+
+
+def test_the_command_prints_the_one_line(empty_hub, tmp_path, capsys):
+  from rvs_jax.train import cli  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "w"
+  config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "configs", "a2d_sentences.py")
+  status = cli.main([f"--config={config}", f"--workdir={workdir}"])
+  err = capsys.readouterr().err
+  assert status == 2 and err.count("\n") == 1, err
+  assert err.startswith("rvs-train: error: config.pretrained.spatial='torchvision'")
+  assert not workdir.exists()   # a failed start leaves no workdir behind
