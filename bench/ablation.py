@@ -1,13 +1,19 @@
-"""The paper's ablation (Table V, optionally VI-IX) on the synthetic benchmark.
+"""The paper's ablation tables (V-IX; X once its rows exist) on the synthetic benchmark.
 
-  python bench/ablation.py --out ablation_out [--rows temporal_only,plus_spatial,...]
-      [--seeds 0,1,2] [--steps 1076] [--data synthetic_data] [--tables V,VI]
+  python bench/ablation.py --out ablation_out [--tables V,VI,VII,VIII,IX]
+      [--rows temporal_only,plus_cmam_plus+cmam_plus_stages_12,...]
+      [--seeds 0,1,2] [--steps 1076] [--data synthetic_data]
 
 Trains and evaluates each row (tiny setting) with every seed, then writes
 `<out>/ablation.md` (P@X, MP-mAP, oIoU, mIoU as mean ± std over seeds, overall and per
 appearance / motion / both samples) and `<out>/ablation.png` (mIoU per row and kind).
 Each run lives in `<out>/<row>_seed<k>/` and is resumed / skipped if already finished,
 so an interrupted sweep continues where it stopped.
+
+`--tables` takes the rows of each table from `rvs_jax.models.variants.TABLES` (a row
+shared by two tables runs once). `--rows` separates rows by commas; one row may combine
+several variant names with `+` (they are applied in order, as in a config's `:args`),
+so a row that no name covers can still be run.
 """
 
 from __future__ import annotations
@@ -24,13 +30,6 @@ from rvs_jax.models import variants
 SYNTHETIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "configs", "synthetic.py")
 
-TABLES = {
-    "V": ["temporal_only", "plus_spatial", "plus_cmam", "plus_cmam_plus", "full"],
-    "VI": ["cmam_plus_stages_1", "cmam_plus_stages_12", "cmam_plus_stages_123",
-           "cmam_plus_stages_1234", "full"],
-    "VIII": ["lasp_54", "lasp_54_43", "full"],
-    "IX": ["lasp_fg_only", "full"],
-}
 METRICS = ("P@0.5", "P@0.6", "P@0.7", "P@0.8", "P@0.9", "mAP", "oIoU", "mIoU")
 KINDS = ("all", "appearance", "motion", "both")
 
@@ -43,7 +42,7 @@ def run(row: str, seed: int, args) -> dict:
   if os.path.exists(done):
     with open(done, encoding="utf-8") as f:
       return json.load(f)
-  config = app.load_config_file(f"{SYNTHETIC}:{row},tiny")
+  config = app.load_config_file(f"{SYNTHETIC}:{','.join(row.split('+'))},tiny")
   config.seed = seed
   config.data.root = args.data
   config.train.eval_every_epochs = 1000  # Only after the last step.
@@ -95,21 +94,49 @@ def plot(results: dict[str, list[dict]], path: str) -> None:
   fig.savefig(path, dpi=120)
 
 
+def select_rows(tables: str, rows: str) -> list[str]:
+  """The rows to run: `rows` (comma-separated, `+` inside a row) or those of `tables`.
+
+  Raises:
+    SystemExit: an unknown table, a table without rows yet, or an unknown variant name.
+  """
+  if rows.strip():
+    selected = [r.strip() for r in rows.split(",") if r.strip()]
+  else:
+    selected = []
+    for name in (t.strip() for t in tables.split(",") if t.strip()):
+      if name not in variants.TABLES:
+        raise SystemExit(f"unknown table {name!r}; known: {', '.join(variants.TABLES)}")
+      if not variants.TABLES[name]:
+        raise SystemExit(f"table {name} has no rows yet (rvs_jax/models/variants.py "
+                         "TABLES)")
+      selected += variants.TABLES[name]
+  selected = list(dict.fromkeys(selected))
+  for row in selected:
+    parts = row.split("+")
+    if any(p in ("tiny", "") for p in parts):
+      raise SystemExit(f"row {row!r}: 'tiny' is always added; no empty names")
+    try:
+      variants.check_names(parts)
+    except ValueError as e:
+      raise SystemExit(f"row {row!r}: {e}") from None
+  return selected
+
+
 def main(argv=None) -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--out", required=True)
   p.add_argument("--data", default="synthetic_data")
-  p.add_argument("--tables", default="V", help="comma list of V, VI, VIII, IX")
-  p.add_argument("--rows", default="", help="explicit rows (overrides --tables)")
+  p.add_argument("--tables", default="V",
+                 help=f"comma list of {', '.join(variants.TABLES)}")
+  p.add_argument("--rows", default="",
+                 help="comma list of rows, each a variant name or names joined by + "
+                 "(overrides --tables)")
   p.add_argument("--seeds", default="0")
   p.add_argument("--steps", type=int, default=0, help="0 = the config's schedule")
   args = p.parse_args(argv)
+  rows = select_rows(args.tables, args.rows)
   platform.configure()
-  rows = [r for r in args.rows.split(",") if r] or list(dict.fromkeys(
-      r for t in args.tables.split(",") for r in TABLES[t.strip()]))
-  unknown = [r for r in rows if r not in variants.ABLATIONS]
-  if unknown:
-    raise SystemExit(f"unknown rows {unknown}; known: {sorted(variants.ABLATIONS)}")
   seeds = [int(s) for s in args.seeds.split(",")]
   os.makedirs(args.out, exist_ok=True)
   results = {row: [run(row, s, args) for s in seeds] for row in rows}

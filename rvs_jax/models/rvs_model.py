@@ -29,6 +29,7 @@ from rvs_jax.models import cmam, cmam_plus, decoder, i3d, lasp, layers, resnet
 from rvs_jax.models import text_encoder
 
 INPUT_NORMS = ("none", "imagenet", "inception")
+SENTENCE_POOLS = ("mean", "sum")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -66,13 +67,15 @@ class ModelConfig:
   # CMAM / CMAM+.
   cmam: str = "cmam_plus"           # none | cmam | cmam_plus
   cmam_stages: tuple[int, ...] = (1, 2, 3, 4, 5)
-  cmam_modulation: str = "code"     # 'code': V + V'(g - 0.5); 'paper': V + V' g.
+  # code: V + V'(g - 0.5) (CSTM); paper: V + V g (eq. 5 as printed); projected: V + V' g.
+  cmam_modulation: str = "code"
   language_update_heads: int = 1
   language_update_layer_norm: bool = False
   # Decoder.
   decoder_dim: int = 256
   stage_fusion: str = "sum"         # 'concat' in CSTM.
-  language_fusion: str = "none"     # 'multiply' for the ablations without CMAM.
+  language_fusion: str = "none"     # concat | multiply: ablations without CMAM.
+  sentence_pool: str = "mean"       # Eq. 7 over words: mean (paper's text) | sum.
   lasp_pairs: tuple[tuple[int, int], ...] = ((5, 4), (4, 3), (3, 2))
   lasp_pool_size: int = 8
   lasp_index_transform: str = "top_left"
@@ -89,6 +92,7 @@ class ModelConfig:
                            ("stage_fusion", decoder.STAGE_FUSIONS),
                            ("language_fusion", decoder.LANGUAGE_FUSIONS),
                            ("cmam_modulation", cmam.MODULATIONS),
+                           ("sentence_pool", SENTENCE_POOLS),
                            ("lasp_index_transform", lasp.INDEX_TRANSFORMS),
                            ("conv2d_impl", layers.CONV2D_IMPLS)):
       if getattr(self, field) not in allowed:
@@ -126,8 +130,17 @@ def _normalize(x: jax.Array, kind: str) -> jax.Array:
   return x
 
 
-def _masked_sum(words: jax.Array, mask: jax.Array) -> jax.Array:
-  return jnp.sum(words * mask[..., None].astype(words.dtype), axis=1)
+def pool_words(words: jax.Array, mask: jax.Array, pool: str) -> jax.Array:
+  """Eq. 7's reduction over words: `(B, N, C)`, mask `(B, N)` -> `(B, C)`.
+
+  'mean' averages the real words, as the paper's text says; 'sum' (the earlier code's
+  form) grows with the sentence length. A row without words gives zeros either way.
+  """
+  total = jnp.sum(words * mask[..., None].astype(words.dtype), axis=1)
+  if pool == "sum":
+    return total
+  count = jnp.sum(mask, axis=1, keepdims=True).astype(words.dtype)
+  return total / jnp.maximum(count, 1)
 
 
 class RVSModel(nn.Module, kw_only=True):
@@ -209,9 +222,12 @@ class RVSModel(nn.Module, kw_only=True):
 
     lasp_cfg = cfg.lasp_config()
     if lasp_cfg.pairs or cfg.language_fusion != "none":
-      # Eq. 7: the last-stage words of both streams, masked sums, concatenated.
+      # Eq. 7: the last-stage words of both streams, pooled over words, concatenated.
+      # Without CMAM+ both streams are still the GRU words: pooled once.
+      keys = list(streams) if cmam_cfg.kind == "cmam_plus" else list(streams)[:1]
       sentence = jnp.concatenate(
-          [_masked_sum(lang_streams[k], word_mask) for k in streams], axis=-1)
+          [pool_words(lang_streams[k], word_mask, cfg.sentence_pool) for k in keys],
+          axis=-1)
     else:
       sentence = None
     logits = decoder.Decoder(

@@ -4,8 +4,9 @@
       [--config.data.root=...] [--config.init_from=...] [--config.train.num_steps=...]
 
 (`python train.py ...` is the same command.) Rerunning it resumes from the last
-checkpoint in --workdir. Multi-host: see rvs_jax/sharding.py (SLURM is detected; for a
-manual launch set RVS_JAX_COORDINATOR, RVS_JAX_NUM_PROCESSES and RVS_JAX_PROCESS_ID).
+checkpoint in --workdir. Multi-host: see rvs_jax/sharding.py (SLURM, Open MPI,
+Kubernetes and Cloud TPU are detected by JAX; for a manual launch set
+JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID).
 """
 
 import json

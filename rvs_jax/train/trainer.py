@@ -88,7 +88,7 @@ def init_variables(config, model, mesh) -> dict:
   variables = jax.device_get(variables)
   for part in ("temporal", "spatial"):
     name = config.pretrained.get(part, "") if "pretrained" in config else ""
-    partial = convert.pretrained_variables(name) if name else None
+    partial = convert.pretrained_variables(name, part, config) if name else None
     if partial is not None:
       variables = checkpointing.merge_into(variables, partial,
                                            source=f"pretrained {name}")
@@ -114,6 +114,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
                         ) -> dict[str, Any]:
   os.makedirs(workdir, exist_ok=True)
+  if not os.path.isdir(os.path.join(workdir, checkpointing.LATEST_DIR)):
+    convert.check_pretrained(config)  # A missing encoder file stops here, in one line.
   mesh = sharding.make_mesh()
   tc = config.train
   sharding.check_batch_size("train.batch_size", tc.batch_size)
