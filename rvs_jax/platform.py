@@ -1,9 +1,15 @@
 """Process-level JAX settings shared by the command-line programs.
 
 On CPU, YNNPACK dot fusions make conv training ~3x slower on the machines we measured
-(measured: README, "Speed on this machine"), so they are disabled unless XLA_FLAGS already says otherwise;
-the persistent compilation cache (`RVS_JAX_CACHE`, default ~/.cache/rvs_jax/xla) makes a
-second run of the same program skip most compilation.
+(measured: README, "Speed on this machine"), so they are disabled unless XLA_FLAGS
+already says otherwise; the persistent compilation cache (`RVS_JAX_CACHE`, default
+~/.cache/rvs_jax/xla) makes a second run of the same program skip most compilation.
+
+Start-up noise: TensorFlow's and XLA's C++ INFO lines (`cpu_feature_guard.cc ... This
+TensorFlow binary is optimized ...`, printed when TensorBoard's writer imports
+TensorFlow) are dropped by `TF_CPP_MIN_LOG_LEVEL=1` unless it is set already; their
+warnings and errors still show. Python INFO records of Orbax, JAX, TensorFlow and clu
+are dropped, ours are shown (`quiet_logs`).
 """
 
 import os
@@ -12,6 +18,7 @@ import os
 def configure() -> None:
   """Call before the first JAX computation (e.g. at the top of `main`)."""
   quiet_logs()
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   if "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                " --xla_cpu_experimental_ynn_fusion_type=")

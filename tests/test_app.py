@@ -3,6 +3,7 @@
 Every case fails before a model is built, so nothing here compiles.
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -124,3 +125,26 @@ def test_eval_uses_the_stored_config_and_fails_in_one_line(capsys, tmp_path, mak
   assert status == 2 and not out
   assert err.count("\n") == 1 and err.startswith("rvs-eval: error: "), err
   assert expected.format(w=workdir) in err
+
+
+def test_configure_shows_our_info_lines_and_drops_library_noise(monkeypatch, capfd):
+  from rvs_jax import platform  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+  monkeypatch.setenv("RVS_JAX_CACHE", "")  # Keep the tests' compilation cache.
+  platform.configure()
+  assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"  # TF/XLA C++ INFO lines off.
+  monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+  platform.configure()
+  assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # The user's choice is kept.
+  log = logging.getLogger()
+  ours = log.makeRecord("root", logging.INFO, "/x/rvs_jax/train/trainer.py", 1,
+                        "devices: 1 x cpu", (), None)
+  theirs = log.makeRecord("root", logging.INFO, "/x/orbax/checkpoint/manager.py", 1,
+                          "manager options ...", (), None)
+  warning = log.makeRecord("root", logging.WARNING, "/x/orbax/checkpoint/manager.py",
+                           1, "waiting for a save", (), None)
+  for record in (ours, theirs, warning):
+    log.handle(record)
+  err = capfd.readouterr().err
+  assert "devices: 1 x cpu" in err and "waiting for a save" in err
+  assert "manager options" not in err
