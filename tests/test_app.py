@@ -127,7 +127,8 @@ def test_eval_uses_the_stored_config_and_fails_in_one_line(capsys, tmp_path, mak
   assert expected.format(w=workdir) in err
 
 
-def test_configure_shows_our_info_lines_and_drops_library_noise(monkeypatch, capfd):
+def test_configure_shows_our_info_lines_and_drops_library_noise(monkeypatch, capsys):
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   from rvs_jax import platform  # pylint: disable=g-import-not-at-top
   monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
   monkeypatch.setenv("RVS_JAX_CACHE", "")  # Keep the tests' compilation cache.
@@ -136,6 +137,9 @@ def test_configure_shows_our_info_lines_and_drops_library_noise(monkeypatch, cap
   monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
   platform.configure()
   assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # The user's choice is kept.
+  # absl's handler keeps the stream it was created with (an earlier test's capture).
+  monkeypatch.setattr(absl_logging.get_absl_handler().python_handler, "stream",
+                      sys.stderr)
   log = logging.getLogger()
   ours = log.makeRecord("root", logging.INFO, "/x/rvs_jax/train/trainer.py", 1,
                         "devices: 1 x cpu", (), None)
@@ -145,6 +149,6 @@ def test_configure_shows_our_info_lines_and_drops_library_noise(monkeypatch, cap
                            1, "waiting for a save", (), None)
   for record in (ours, theirs, warning):
     log.handle(record)
-  err = capfd.readouterr().err
+  err = capsys.readouterr().err
   assert "devices: 1 x cpu" in err and "waiting for a save" in err
   assert "manager options" not in err
