@@ -93,8 +93,11 @@ def main(argv=None) -> None:
   rows = []
   for b in (int(x) for x in args.batch.split(",")):
     rows.append(step_memory(config, b))
-    print(f"B={b}: {rows[-1]['peak'] / 1024:.2f} GiB "
-          f"(compile {rows[-1]['compile_s']:.0f} s)", flush=True)
+    r = rows[-1]
+    # Every figure as soon as it is known: one full-size compile can take minutes.
+    print(f"B={b}: {r['peak'] / 1024:.2f} GiB (arguments {r['arguments']:.0f} MiB, "
+          f"outputs {r['outputs']:.0f}, temporaries {r['temp']:.0f}, donated "
+          f"{r['aliased']:.0f}; compile {r['compile_s']:.0f} s)", flush=True)
   print(f"\n{args.config} {' '.join(args.set)}, {config.data.image_size}x"
         f"{config.data.image_size}, {config.data.num_frames} frames\n")
   print(format_table(rows))

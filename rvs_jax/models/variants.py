@@ -35,9 +35,11 @@ TINY: dict[str, Any] = dict(
 
 # The ablation rows of the paper's Tables V-IX, as overrides of the base variant.
 # Numbers are the paper's on A2D Sentences test (mAP / oIoU / mIoU) where the project
-# has them (docs/reproduce.md, "The paper's numbers"): Table V's five rows. The rows of
-# Tables VI-IX that are Table V models quote those; the others' numbers are not quoted
-# because the project does not hold the paper's text of those tables.
+# has them (docs/reproduce.md, section 4): Table V's five rows. The rows of Tables VI-IX
+# that are Table V models quote those; the others' numbers are not quoted because the
+# project does not hold the text of those tables, and their first/last rows (VI-1,
+# VII-1/6, VIII-1/5) are our reading of what each table varies: check them against
+# the paper before comparing.
 ABLATIONS: dict[str, dict[str, Any]] = {
     # Table V: the components, each row adding one.
     # V-1, 36.1 / 63.7 / 53.7. The paper: "multimodal interaction only occurs in the
