@@ -538,6 +538,7 @@ def describe(path: str) -> Description:
     if not isinstance(config, dict) or "model" not in config:
       raise CheckpointError(f"checkpoint {where} stores no config (written before "
                             "configs were saved?); pass --config configs/x.py[:args]")
+    config = dict(config, model=models.upgrade_stored(config["model"]))
     return Description(path_kind, path, where, int(os.path.basename(where)),
                        ml_collections.ConfigDict(config))
   where = os.path.join(path, CONVERSION_FILE)
@@ -545,7 +546,7 @@ def describe(path: str) -> Description:
   if not isinstance(meta.get("model_config"), dict):
     raise CheckpointError(f"{where} has no model_config (a partial or word-vector "
                           "conversion?): it cannot run on its own")
-  config = dict(model=meta["model_config"], data=_input_constants(meta.get("input"), where),
+  config = dict(model=models.upgrade_stored(meta["model_config"]), data=_input_constants(meta.get("input"), where),
                 source=meta.get("config") or "")
   return Description("converted", path, where, None, ml_collections.ConfigDict(config))
 

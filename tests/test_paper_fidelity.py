@@ -123,3 +123,14 @@ def test_concat_fusion_uses_the_sentence():
   a, b = apply(sentence), apply(sentence[::-1])
   for x, y in zip(a, b):
     assert not np.allclose(x, y, atol=1e-6)
+
+
+def test_a_config_stored_before_eq5_and_eq7_keeps_its_meaning():
+  from rvs_jax import models  # pylint: disable=g-import-not-at-top
+  old = {"cmam": "cmam_plus", "cmam_modulation": "paper"}
+  assert models.upgrade_stored(old) == {"cmam": "cmam_plus", "sentence_pool": "sum",
+                                        "cmam_modulation": "projected"}
+  assert models.upgrade_stored({"cmam_modulation": "code"})["sentence_pool"] == "sum"
+  new = {"cmam_modulation": "paper", "sentence_pool": "mean"}
+  assert models.upgrade_stored(new) == new
+  assert models.model_config(models.upgrade_stored(old)).sentence_pool == "sum"

@@ -253,6 +253,22 @@ def model_config(section) -> ModelConfig:
   return ModelConfig(**values)
 
 
+def upgrade_stored(section: dict) -> dict:
+  """A `model` section stored by an older version, with the meaning it was trained with.
+
+  Two defaults changed when the paper's eq. 5 and eq. 7 were followed as printed:
+  `sentence_pool` appeared (before it, eq. 7 summed over words; now the default is the
+  mean) and `cmam_modulation="paper"` became `V + V g` (before, it meant `V + V' g`,
+  now called "projected"). A section without `sentence_pool` predates both.
+  """
+  section = dict(section)
+  if "sentence_pool" not in section:
+    section["sentence_pool"] = "sum"
+    if section.get("cmam_modulation") == "paper":
+      section["cmam_modulation"] = "projected"
+  return section
+
+
 def build_model(section) -> RVSModel:
   """The network for a `config.model` section (ConfigDict, dict or ModelConfig)."""
   cfg = section if isinstance(section, ModelConfig) else model_config(section)
