@@ -636,7 +636,8 @@ class Loaded:
     model: the `RVSModel`.
     variables: `{"params", "batch_stats"}` NumPy trees, every leaf from the checkpoint.
     constants: the input sizes.
-    vectors: the word-vector table.
+    vectors: the word-vector table (a `text.SubwordTokenizer` for BERT / RoBERTa /
+      XLNet models).
     description: what `describe` said (None when a config was passed).
   """
   config: ml_collections.ConfigDict
@@ -670,12 +671,22 @@ def load(path: str, config: ml_collections.ConfigDict | None = None,
   description = None if config is not None else describe(path)
   config = config if config is not None else description.config
   constants = InputConstants.from_config(config)
-  vectors = word_vectors(path, word_vectors_file)
+  if config.model.get("text_name", "glove_gru") == "glove_gru":
+    vectors = word_vectors(path, word_vectors_file)
+  else:  # BERT / RoBERTa / XLNet: the tokenizer the training workdir keeps.
+    from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
+    try:
+      vectors = text.workdir_tokenizer(
+          _workdir_of(path), config.get("pretrained", {}).get("text", ""),
+          constants.max_words)
+    except ValueError as e:
+      raise CheckpointError(_first_line(e)) from None
   try:
     model = models.build_model(config.model)
   except (ValueError, TypeError) as e:
     raise CheckpointError(f"model config of {path}: {_first_line(e)}") from None
-  shapes = jax.eval_shape(model.init, jax.random.key(0), *models.input_spec(constants))
+  shapes = jax.eval_shape(model.init, jax.random.key(0),
+                          *models.input_spec(constants, model=config.model))
   try:
     variables = load_variables(path, shapes)
   except CheckpointMismatch as e:

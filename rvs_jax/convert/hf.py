@@ -288,3 +288,41 @@ def convert_folder(kind: str, folder: str | os.PathLike, out: str | os.PathLike,
       out, variables, meta, overwrite,
       extra_files={tokenizer_lib.TOKENIZER_FILE: tokenizer_json})
   return checkpointing.read_conversion(out)
+
+
+def load_text_encoder(directory: str | os.PathLike, model) -> dict:
+  """A text conversion as a partial tree for a model (`config.pretrained.text`).
+
+  Args:
+    directory: written by `convert_folder`.
+    model: the model config (`config.model` section or `ModelConfig`).
+
+  Returns:
+    `{"params": {"text_encoder": ...}}` to merge with `checkpointing.merge_into`.
+
+  Raises:
+    ConversionError: not a text conversion, or naming every `text_*` field of the model
+      config that differs from the checkpoint's (shape-changing or not).
+  """
+  # pylint: disable=g-import-not-at-top
+  from rvs_jax import checkpointing, models
+  from rvs_jax.models.text import encode
+  # pylint: enable=g-import-not-at-top
+  directory = os.fspath(directory)
+  where = os.path.join(directory, checkpointing.CONVERSION_FILE)
+  meta = checkpointing.read_conversion(directory)
+  try:
+    stored = encode.stored_config(meta, where)
+  except ValueError as e:
+    raise ConversionError(str(e)) from None
+  cfg = model if isinstance(model, models.ModelConfig) else models.model_config(model)
+  if cfg.text_name != stored.name:
+    raise ConversionError(f"{directory} is a {stored.name} text encoder but the model's "
+                          f"text_name is {cfg.text_name!r}")
+  problems = text_models.mismatches(cfg.transformer_config(), stored)
+  if problems:
+    raise ConversionError(f"{directory} does not fit the model config: "
+                          + "; ".join(problems)
+                          + " (set the model's text_* fields to the checkpoint's)")
+  tree = checkpointing.load_converted(directory)
+  return {"params": {PREFIX[0]: tree["params"][PREFIX[0]]}}

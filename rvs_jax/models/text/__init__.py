@@ -16,7 +16,8 @@ import dataclasses
 from rvs_jax.models.text.bert import BERT
 from rvs_jax.models.text.config import (GLOVE_GRU, NAMES, TRANSFORMERS,
                                         TransformerConfig, from_hf_config, mismatches)
-from rvs_jax.models.text.encode import encode_sentences, load_encoder
+from rvs_jax.models.text.encode import (encode_sentences, load_encoder,
+                                        workdir_tokenizer)
 from rvs_jax.models.text.roberta import RoBERTa
 from rvs_jax.models.text.tokenizer import SubwordTokenizer, TokenizerError
 from rvs_jax.models.text.xlnet import XLNet
@@ -37,4 +38,4 @@ def text_fields(cfg: TransformerConfig) -> dict:
 __all__ = ["BERT", "GLOVE_GRU", "NAMES", "RoBERTa", "SubwordTokenizer", "TRANSFORMERS",
            "TokenizerError", "TransformerConfig", "XLNet", "encode_sentences",
            "encoder_module", "from_hf_config", "load_encoder", "mismatches",
-           "text_fields"]
+           "text_fields", "workdir_tokenizer"]

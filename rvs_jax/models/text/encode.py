@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 from typing import Sequence
 
@@ -61,6 +62,41 @@ def load_tokenizer(directory: str, meta: dict, max_length: int = 20
           padding_side=settings.get("padding_side", "right"),
           truncation_side=settings.get("truncation_side", "right")),
       max_length, where=path)
+
+
+SETTINGS_FILE = "tokenizer_settings.json"
+
+
+def workdir_tokenizer(workdir: str, converted_dir: str = "", max_length: int = 20
+                      ) -> tokenizer_lib.SubwordTokenizer:
+  """The tokenizer a training workdir keeps (copied from `converted_dir` first).
+
+  Raises:
+    TokenizerError: neither the workdir nor `converted_dir` has one.
+  """
+  from rvs_jax import checkpointing, files  # pylint: disable=g-import-not-at-top
+  path = os.path.join(workdir, tokenizer_lib.TOKENIZER_FILE)
+  settings_path = os.path.join(workdir, SETTINGS_FILE)
+  if not (os.path.isfile(path) and os.path.isfile(settings_path)):
+    if not converted_dir:
+      raise tokenizer_lib.TokenizerError(
+          f"{workdir}: no {tokenizer_lib.TOKENIZER_FILE}; a BERT / RoBERTa / XLNet "
+          "model needs --config.pretrained.text=DIR (python -m rvs_jax.convert bert "
+          "HF_DIR --out DIR)")
+    meta = checkpointing.read_conversion(converted_dir)
+    tok = load_tokenizer(converted_dir, meta, max_length)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(converted_dir, tokenizer_lib.TOKENIZER_FILE),
+              encoding="utf-8") as f:
+      text = f.read()
+    with files.atomic_write(path, "w", encoding="utf-8") as f:
+      f.write(text)
+    with files.atomic_write(settings_path, "w", encoding="utf-8") as f:
+      json.dump(dataclasses.asdict(tok.settings), f)
+    return tok
+  with open(settings_path, encoding="utf-8") as f:
+    settings = json.load(f)
+  return load_tokenizer(workdir, {"tokenizer": settings}, max_length)
 
 
 @functools.lru_cache(maxsize=4)

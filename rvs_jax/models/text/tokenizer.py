@@ -88,7 +88,12 @@ class Settings:
 
 
 class SubwordTokenizer:
-  """Sentences -> `(token_ids int32 (B, N), mask bool (B, N))` with N = `max_length`."""
+  """Sentences -> `(token_ids int32 (B, N), mask bool (B, N))` with N = `max_length`.
+
+  Also what the input pipeline reads in place of a `rvs_jax.text.WordVectors` table
+  (`encode_ids`; `passes_ids`: the batch carries the ids, the model embeds them).
+  """
+  passes_ids = True
 
   def __init__(self, tokenizer_json: str, settings: Settings, max_length: int = 20,
                where: str = TOKENIZER_FILE):
@@ -152,6 +157,23 @@ class SubwordTokenizer:
   def to_json(self) -> str:
     """The tokenizer as `tokenizer.json` text (padding/truncation as configured)."""
     return self._tok.to_str()
+
+  def encode_ids(self, sentence: str, max_len: int | None = None,
+                 allow_all_unknown: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One sentence as the pipeline reads it: `(ids (N,), mask (N,), [])`.
+
+    Raises:
+      ValueError (`DataError`): a blank sentence or a different `max_len`.
+    """
+    del allow_all_unknown  # Subwords cover every word (or map it to the unk token).
+    from rvs_jax.data.types import DataError  # pylint: disable=g-import-not-at-top
+    if max_len is not None and max_len != self.max_length:
+      raise DataError(f"the tokenizer pads to {self.max_length} tokens, not {max_len}")
+    if not isinstance(sentence, str) or not sentence.strip():
+      raise DataError(f"empty sentence: {sentence!r}")
+    ids, mask, _ = self.encode([sentence])
+    return ids[0], mask[0], []
 
   def encode(self, sentences: Sequence[str]
              ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
