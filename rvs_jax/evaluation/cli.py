@@ -65,7 +65,8 @@ def _main(flag_values: flags.FlagValues) -> int:
   sharding.check_batch_size("eval.batch_size", config.eval.batch_size)
   mesh = sharding.make_mesh()
   model = models.build_model(config.model)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), *models.input_spec(config.data))
+  shapes = jax.eval_shape(model.init, jax.random.key(0),
+                          *models.input_spec(config.data, model=config.model))
   try:
     variables = checkpointing.load_variables(checkpoint, shapes)
   except checkpointing.CheckpointMismatch as e:
@@ -81,7 +82,7 @@ def _main(flag_values: flags.FlagValues) -> int:
 
   split, protocol = config.data.eval_split, config.eval.protocol
   samples = datasets.load_samples(config.data, split)
-  vectors = datasets.word_vectors(config.data, checkpoint, samples)
+  vectors = datasets.sentence_lookup(config, checkpoint, samples)
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
   predict_fn = frame_eval.make_predict_fn(model)

@@ -496,7 +496,7 @@ def run(config, workdir: str, model, variables, mesh,
                  config.eval.protocol)
   split = config.data.eval_split
   samples = load_video_samples(config.data, split)
-  vectors = datasets.word_vectors(config.data, vectors_dir, samples)
+  vectors = datasets.sentence_lookup(config, vectors_dir, samples)
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
   out_dir = os.path.join(workdir, "eval", f"{config.data.name}_{split}")

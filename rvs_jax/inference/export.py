@@ -233,6 +233,9 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
     raise ExportError(f"{existing[0]} exists; pass --overwrite to replace it")
   loaded = checkpointing.load(checkpoint, config, word_vectors_file)
   model, variables, c = loaded.model, loaded.variables, loaded.constants
+  if models.reads_token_ids(loaded.config.model):
+    raise ExportError(f"{checkpoint}: exporting a model that reads token ids "
+                      "(BERT / RoBERTa / XLNet, or a GloVe table) is not implemented yet")
 
   def logits_fn(video, words, word_mask):
     maps = model.apply(variables, video, words, word_mask, train=False, all_maps=False)

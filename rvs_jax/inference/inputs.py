@@ -162,7 +162,8 @@ def check_frames(frames, source: str = "frames") -> np.ndarray:
 
 @dataclasses.dataclass
 class Sentence:
-  """An encoded sentence: vectors `(N, E)`, mask `(N,)`, real tokens, unknown words."""
+  """An encoded sentence: vectors `(N, E)` (token ids `(N,)` for a subword model),
+  mask `(N,)`, real tokens, unknown words."""
   text: str
   vectors: np.ndarray
   mask: np.ndarray
@@ -178,6 +179,17 @@ def encode_sentences(sentences: Sequence[str], vectors: text_lib.WordVectors,
     InputError: an empty sentence, or one in which no word has a vector.
   """
   out = []
+  if getattr(vectors, "passes_ids", False):
+    # A subword tokenizer (BERT / RoBERTa / XLNet): token ids, and the subword tokens
+    # (special tokens included) for the per-token pictures.
+    for s in sentences:
+      try:
+        ids, mask, _ = vectors.encode_ids(s, max_words)
+      except DataError as e:
+        raise InputError(f"sentence {s!r}: {str(e).splitlines()[0]}") from None
+      tokens = [t for t, m in zip(vectors.encode([s])[2][0], mask) if m]
+      out.append(Sentence(s, ids, mask, tokens, []))
+    return out
   for s in sentences:
     try:
       vecs, mask, unknown = vectors.encode(s, max_words, allow_all_unknown=True)

@@ -148,7 +148,8 @@ class Segmenter:
     if self._compiled is None:
       from rvs_jax import models  # pylint: disable=g-import-not-at-top
       start = time.perf_counter()
-      spec = models.input_spec(self.constants, self.batch_size)
+      spec = models.input_spec(self.constants, self.batch_size,
+                               model=self.loaded.config.model)
       self._compiled = self._predict.lower(self.variables, *spec).compile()
       return time.perf_counter() - start
     return 0.0

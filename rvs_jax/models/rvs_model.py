@@ -4,10 +4,11 @@ Every variant of docs/model.md (the TPAMI model `lstc`, the CVPR'21 `cstm`, ever
 ablation row) is this one module with different `ModelConfig` fields.
 
     model = rvs_jax.models.build_model(config.model)  # or RVSModel(config=ModelConfig())
-    variables = model.init(rng, video, words, word_mask, train=False)
-    out = model.apply(variables, video, words, word_mask, train=False)
+    variables = model.init(rng, video, token_ids, token_mask, train=False)
+    out = model.apply(variables, video, token_ids, token_mask, train=False)
     # video (B, T, H, W, 3) float32 RGB in [0, 1], target frame at T // 2
-    # words (B, N, E) word vectors, word_mask (B, N) bool
+    # token_ids (B, N) int32, token_mask (B, N) bool (`rvs_jax.models.inputs`)
+    # GloVe + GRU also: model.apply(variables, video, None, mask, embeddings=words)
     # out["logits"]: six (B, H_k, W_k) maps, coarsest first, the last at (H, W)
 
 What the explanation pictures draw (`rvs_jax.pictures.explain`) is sown into the
@@ -25,7 +26,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rvs_jax.models import cmam, cmam_plus, decoder, i3d, lasp, layers, resnet
+from rvs_jax.models import cmam, cmam_plus, decoder, i3d, inputs, lasp, layers, resnet
+from rvs_jax.models import text as text_models
 from rvs_jax.models import text_encoder
 
 INPUT_NORMS = ("none", "imagenet", "inception")
@@ -45,9 +47,25 @@ class ModelConfig:
   (`text_config()`, `cmam_config()`, `lasp_config()`), so a new text, CMAM or LASP
   option is a field here plus its use in the module that owns it.
   """
-  # Language.
-  text_hidden: int = 300            # GRU width C_l (300 in the paper, 512 in CSTM).
+  # Language. `text_name`: glove_gru (the paper's) | bert | roberta | xlnet (Table X).
+  text_name: str = "glove_gru"
+  text_hidden: int = 300            # C_l: GRU width (300 paper, 512 CSTM) or d_model.
   text_bias: bool = True            # The CSTM checkpoint's GRU has no biases.
+  # GloVe rows carried as a non-trainable variable (token id 0 = pad / unknown word);
+  # 0: no table, the words come as vectors (`embeddings=`).
+  text_glove_vocab: int = 0
+  # BERT / RoBERTa / XLNet (`text.TransformerConfig`; `text_bert` etc. in variants).
+  text_vocab_size: int = 30522
+  text_layers: int = 12
+  text_heads: int = 12
+  text_intermediate: int = 3072
+  text_max_positions: int = 512
+  text_type_vocab_size: int = 2
+  text_layer_norm_eps: float = 1e-12
+  text_activation: str = "gelu"
+  text_pad_token_id: int = 0
+  text_clamp_len: int = -1
+  text_finetune: bool = False       # Frozen (MTTR, ReferFormer freeze RoBERTa).
   mask_pads: bool = True            # Exclude pad words from softmaxes (CSTM: False).
   # Encoders.
   use_spatial: bool = True          # False: the "temporal only" ablation.
@@ -97,6 +115,11 @@ class ModelConfig:
                            ("conv2d_impl", layers.CONV2D_IMPLS)):
       if getattr(self, field) not in allowed:
         raise ValueError(f"model.{field}={getattr(self, field)!r} is not one of {allowed}.")
+    if self.text_name not in text_models.NAMES:
+      raise ValueError(f"model.text_name={self.text_name!r} is not one of "
+                       f"{text_models.NAMES}.")
+    if self.text_name != text_models.GLOVE_GRU:
+      self.transformer_config()  # Checks the transformer fields.
     if not (self.use_spatial or self.use_temporal):
       raise ValueError("model: at least one of use_spatial / use_temporal must be True.")
     if any(s not in (1, 2, 3, 4, 5) for s in self.cmam_stages):
@@ -104,6 +127,14 @@ class ModelConfig:
 
   def text_config(self) -> text_encoder.TextConfig:
     return _prefixed(text_encoder.TextConfig, self, "text_")
+
+  def transformer_config(self) -> text_models.TransformerConfig:
+    return _prefixed(text_models.TransformerConfig, self, "text_")
+
+  @property
+  def uses_token_ids(self) -> bool:
+    """Whether the model reads token ids (else GloVe vectors, `embeddings=`)."""
+    return self.text_name != text_models.GLOVE_GRU or self.text_glove_vocab > 0
 
   def lasp_config(self) -> lasp.LASPConfig:
     cfg = _prefixed(lasp.LASPConfig, self, "lasp_")
@@ -147,17 +178,50 @@ class RVSModel(nn.Module, kw_only=True):
   """Referring video segmentation network; see the module docstring for the API."""
   config: ModelConfig = ModelConfig()
 
+  def _language(self, token_ids, word_mask, embeddings) -> jax.Array:
+    """The text encoder's per-token features `(B, N, C_l)` float32."""
+    cfg = self.config
+    if cfg.text_name == text_models.GLOVE_GRU:
+      if embeddings is None and token_ids is not None and jnp.issubdtype(
+          token_ids.dtype, jnp.floating):
+        # Word vectors in the token ids' place: the signature before token ids.
+        embeddings = token_ids
+      if embeddings is None:
+        if cfg.text_glove_vocab <= 0:
+          raise ValueError("model.text_glove_vocab is 0 (no GloVe table in the model): "
+                           "pass the word vectors as embeddings=(B, N, 300)")
+        # Non-trainable: stored in `batch_stats`, the collection of state that every
+        # caller already carries, saves, restores and shards but never optimises.
+        table = self.variable(
+            "batch_stats", "glove_table", jnp.zeros,
+            (cfg.text_glove_vocab + 1, inputs.WORD_DIM), jnp.float32).value
+        embeddings = jnp.take(table, token_ids, axis=0)   # (B, N, 300); id 0 = zeros
+      return text_encoder.TextEncoder(config=cfg.text_config(), name="text_encoder")(
+          embeddings.astype(jnp.float32))
+    if token_ids is None or not jnp.issubdtype(token_ids.dtype, jnp.integer):
+      raise ValueError(f"model.text_name={cfg.text_name!r} reads int token ids (B, N), "
+                       f"got {None if token_ids is None else token_ids.dtype}")
+    tcfg = cfg.transformer_config()
+    lang = text_models.encoder_module(tcfg, name="text_encoder")(token_ids, word_mask)
+    # Frozen encoder: no gradient reaches its weights (so Adam leaves them as they are).
+    return lang if tcfg.finetune else jax.lax.stop_gradient(lang)
+
   @nn.compact
-  def __call__(self, video: jax.Array, words: jax.Array, word_mask: jax.Array,
-               train: bool = False, all_maps: bool = True) -> dict[str, tuple]:
+  def __call__(self, video: jax.Array, token_ids: jax.Array | None,
+               word_mask: jax.Array, train: bool = False, all_maps: bool = True,
+               embeddings: jax.Array | None = None) -> dict[str, tuple]:
     """Segments the referred object in the target frame `video[:, T // 2]`.
 
     Args:
       video: float32 `(B, T, H, W, 3)` RGB in [0, 1]; H and W multiples of 32.
-      words: float32 `(B, N, E)` word vectors (zeros for pads / unknown words).
-      word_mask: bool `(B, N)`, True for real words.
+      token_ids: int32 `(B, N)`: the tokenizer's ids (transformers), or GloVe table
+        rows (glove_gru with `text_glove_vocab` > 0; 0 = pad / unknown word). For
+        glove_gru a float32 `(B, N, 300)` here is taken as `embeddings`.
+      word_mask: bool `(B, N)`, True for real tokens.
       train: BatchNorm in training mode (batch statistics, updates `batch_stats`).
       all_maps: False returns only the final map (saves the five coarse heads).
+      embeddings: glove_gru only: float32 `(B, N, 300)` word vectors replacing the
+        table lookup (zeros for pads / unknown words), e.g. the CSTM conversion.
 
     Returns:
       `{"logits": maps}`, maps coarsest first, the last `(B, H, W)`.
@@ -169,9 +233,12 @@ class RVSModel(nn.Module, kw_only=True):
       raise ValueError(f"video height and width must be multiples of 32, got "
                        f"{video.shape[2:4]}: the five stride-2 stages and the decoder's "
                        "exact x2 steps rely on it.")
-    if words.shape[:2] != word_mask.shape or words.shape[0] != video.shape[0]:
-      raise ValueError(f"words {words.shape} / word_mask {word_mask.shape} do not match "
-                       f"the batch of video {video.shape}.")
+    tokens = embeddings if embeddings is not None else token_ids
+    if (tokens is None or tokens.shape[:2] != word_mask.shape
+        or tokens.shape[0] != video.shape[0]):
+      raise ValueError(f"token ids / embeddings {getattr(tokens, 'shape', None)} / "
+                       f"word_mask {word_mask.shape} do not match the batch of video "
+                       f"{video.shape}.")
     dtype = jnp.dtype(cfg.dtype)
     word_mask = word_mask.astype(bool)
     cmam_cfg = cfg.cmam_config()
@@ -180,8 +247,7 @@ class RVSModel(nn.Module, kw_only=True):
     conv_bn = functools.partial(layers.ConvBN, conv3d_impl=cfg.conv3d_impl,
                                 conv2d_impl=cfg.conv2d_impl, dtype=dtype)
     encoder_conv_bn = functools.partial(conv_bn, freeze_bn=cfg.freeze_bn)
-    lang = text_encoder.TextEncoder(config=cfg.text_config(), name="text_encoder")(
-        words.astype(jnp.float32))
+    lang = self._language(token_ids, word_mask, embeddings)   # (B, N, C_l)
     streams = {}
     resnet_cls, i3d_cls = resnet.ResNet50, i3d.I3D
     if cfg.remat:

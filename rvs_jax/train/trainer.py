@@ -79,16 +79,22 @@ def make_train_step(model, tx, train_cfg):
 
 def init_variables(config, model, mesh) -> dict:
   """Fresh variables, replicated, with pretrained encoders / `init_from` overlaid."""
-  args = (jax.random.key(config.seed),) + models.dummy_inputs(config.data)
+  args = (jax.random.key(config.seed),) + models.dummy_inputs(
+      config.data, model=config.model)
   # Init runs once: XLA's optimisation passes cost more than they save here (O0 cut the
   # init compile of the tiny model from ~65 s to a fraction on 2 CPU cores).
   init = jax.jit(model.init, out_shardings=sharding.replicated(mesh)).lower(*args).compile(
       compiler_options={"xla_backend_optimization_level": 0})
   variables = init(*args)
   variables = jax.device_get(variables)
-  for part in ("temporal", "spatial"):
+  for part in ("temporal", "spatial", "text"):
     name = config.pretrained.get(part, "") if "pretrained" in config else ""
-    partial = convert.pretrained_variables(name, part, config) if name else None
+    if part == "text" and name:
+      # A converted BERT / RoBERTa / XLNet: its text_* fields must be the model's.
+      from rvs_jax.convert import hf  # pylint: disable=g-import-not-at-top
+      partial = hf.load_text_encoder(name, config.model)
+    else:
+      partial = convert.pretrained_variables(name, part, config) if name else None
     if partial is not None:
       variables = checkpointing.merge_into(variables, partial,
                                            source=f"pretrained {name}")
@@ -122,7 +128,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   sharding.check_batch_size("eval.batch_size", config.eval.batch_size)
   train_samples = datasets.load_samples(config.data, config.data.train_split)
   eval_samples = datasets.load_samples(config.data, config.data.eval_split)
-  vectors = datasets.word_vectors(config.data, workdir, train_samples + eval_samples)
+  vectors = datasets.sentence_lookup(config, workdir, train_samples + eval_samples)
   pipe = datasets.make_pipeline(config, train_samples, vectors, train=True,
                                 batch_size=tc.batch_size)
   steps_per_epoch = pipe.steps_per_epoch
@@ -133,7 +139,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
 
   ckpts = checkpointing.Checkpoints(workdir, keep=tc.keep_checkpoints)
   abstract_vars = jax.eval_shape(model.init, jax.random.key(0),
-                                 *models.input_spec(config.data))
+                                 *models.input_spec(config.data, model=config.model))
 
   def make_state(variables):
     params = variables["params"]
