@@ -77,9 +77,7 @@ def train_curve(args) -> None:
     return summary
 
   trainer._evaluate = recording  # pylint: disable=protected-access
-  trainer.train_and_evaluate(config, workdir)
-  shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
-  shutil.rmtree(os.path.join(workdir, "best"), ignore_errors=True)
+  trainer.train_and_evaluate(config, workdir)  # The workdir keeps its checkpoints.
 
 
 def plot(folder: str, png: str, labels: list[str] | None) -> None:
