@@ -17,7 +17,8 @@ mistyped name is a one-line error listing the known ones.
 Two names are sizes: `tiny` (the test-size model at 64x64, the paper's schedule unless
 the dataset config shortens it) and `cpu`, a whole recipe (`RECIPES`): the model of
 `variants.CPU`, 64x64 input and a short schedule that learns the synthetic task within
-the main job's budget on 2 CPU cores (docs/grounding.md). Any dataset config accepts
+the main job's budget on 2 CPU cores (docs/grounding.md; its values are provisional
+and not yet measured). Any dataset config accepts
 both (`configs/a2d_sentences.py:cpu` trains the same recipe on A2D-layout data).
 """
 
@@ -32,7 +33,7 @@ from rvs_jax.models import variants
 # Named recipes: `config.data` / `config.train` fields set after the defaults (a dataset
 # config may still change them). The model side of a recipe is its size variant.
 RECIPES: dict[str, dict[str, dict]] = {
-    # docs/grounding.md: the learning-curve study behind each value.
+    # PROVISIONAL values, not yet trained or measured (docs/grounding.md).
     "cpu": dict(
         data=dict(image_size=64),
         train=dict(num_epochs=4, batch_size=8, lr=2e-3, lr_schedule="cosine",
