@@ -4,7 +4,8 @@
       --config.data.root=/data/a2d_sentences --config.data.glove=/data/glove.840B.300d.zip
   python eval.py --config configs/a2d_sentences.py --workdir W --config.data.root=...
 
-Args: `cstm` (the CVPR'21 model instead of `lstc`), `tiny`, ablation names.
+Args: `cstm` (the CVPR'21 model instead of `lstc`), `tiny`, `cpu` (the main job's CPU
+recipe on A2D-layout data: `rvs_jax.experiment.RECIPES`), ablation names.
 """
 
 import ml_collections

@@ -1,13 +1,13 @@
 """The built-in synthetic benchmark (A2D layout, no download), the README's main job.
 
   python -m rvs_jax.data.synthetic --out synthetic_data
-  python train.py --config configs/synthetic.py:tiny --workdir workdir \
-      --config.data.root=synthetic_data
-  python eval.py --config configs/synthetic.py:tiny --workdir workdir \
-      --config.data.root=synthetic_data
+  python train.py --config configs/synthetic.py:cpu --workdir workdir
+  python eval.py --config configs/synthetic.py:cpu --workdir workdir
 
-Args after `:` (comma separated): `tiny` (64x64 test-size model, CPU friendly), `cstm`,
-and any ablation row (e.g. `temporal_only,tiny`; `rvs_jax/models/variants.py`).
+Args after `:` (comma separated): `cpu` (the main job: the CPU recipe of
+`rvs_jax.experiment.RECIPES`, docs/grounding.md), `tiny` (64x64 test-size model with
+the earlier short schedule below), `cstm`, and any ablation row (e.g.
+`temporal_only,cpu`; `rvs_jax/models/variants.py`).
 """
 
 import ml_collections

@@ -11,8 +11,15 @@ dataset-specific tweaks, so every config has the same sections:
   seed, init_from
 
 `arg` is the text after the `:` of `--config configs/x.py:arg`: comma-separated variant
-names (`cstm`, `tiny`, ablation rows; `rvs_jax.models.variants.NAMES`). A mistyped name
-is a one-line error listing the known ones.
+names (`cstm`, `tiny`, `cpu`, ablation rows; `rvs_jax.models.variants.NAMES`). A
+mistyped name is a one-line error listing the known ones.
+
+Two names are sizes: `tiny` (the test-size model at 64x64, the paper's schedule unless
+the dataset config shortens it) and `cpu`, a whole recipe (`RECIPES`): the model of
+`variants.CPU`, 64x64 input and a short schedule that learns the synthetic task within
+the main job's budget on 2 CPU cores (docs/grounding.md; its values are provisional
+and not yet measured). Any dataset config accepts
+both (`configs/a2d_sentences.py:cpu` trains the same recipe on A2D-layout data).
 """
 
 from __future__ import annotations
@@ -21,6 +28,21 @@ import ml_collections
 
 from rvs_jax.data import registry
 from rvs_jax.models import variants
+
+
+# Named recipes: `config.data` / `config.train` fields set after the defaults (a dataset
+# config may still change them). The model side of a recipe is its size variant.
+RECIPES: dict[str, dict[str, dict]] = {
+    # PROVISIONAL values, not yet trained or measured (docs/grounding.md).
+    "cpu": dict(
+        data=dict(image_size=64),
+        train=dict(num_epochs=4, batch_size=8, lr=2e-3, lr_schedule="cosine",
+                   lr_final_fraction=0.05, warmup_steps=50, dice_weight=1.0,
+                   eval_every_epochs=4, checkpoint_every_steps=200,
+                   log_every_steps=25),
+        eval=dict(protocol="clean"),
+    ),
+}
 
 
 def parse_arg(arg: str | None) -> list[str]:
@@ -71,7 +93,7 @@ def get_config(dataset: str, arg: str | None = None,
     **data: `config.data` fields to set (e.g. the default `root`).
   """
   names = parse_arg(arg)
-  tiny = "tiny" in names
+  tiny = "tiny" in names or "cpu" in names
   config = ml_collections.ConfigDict()
   config.model = ml_collections.ConfigDict(variants.model_fields(names))
   config.seed = 0
@@ -91,6 +113,9 @@ def get_config(dataset: str, arg: str | None = None,
   config.train = ml_collections.ConfigDict(dict(
       batch_size=8, num_epochs=15, num_steps=-1,      # num_steps > 0 overrides epochs.
       lr=1e-4, lr_decay_epochs=(10, 12, 14), lr_decay=0.5, weight_decay=0.0,
+      lr_schedule="step",        # 'step' (the decays above) | 'cosine' (train.optim).
+      lr_final_fraction=0.0,     # cosine: the last LR as a fraction of `lr`.
+      warmup_steps=0,            # Linear LR warm-up (train.optim); 0 = none.
       backbone_lr_mult=1.0,      # LR multiplier of the two pretrained encoders.
       pos_weight=1.5, map_weights=(1.0,) * 6, dice_weight=0.0,
       log_every_steps=20, checkpoint_every_steps=200, keep_checkpoints=3,
@@ -100,4 +125,7 @@ def get_config(dataset: str, arg: str | None = None,
       protocol="cstm",           # 'cstm' (every quirk of the CSTM code) or 'clean'.
       batch_size=8, draw=8,      # draw: how many samples eval.py renders as PNGs.
   ))
+  for name in names:
+    for section, fields in RECIPES.get(name, {}).items():
+      config[section].update(fields)
   return config

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from rvs_jax import app, experiment, models
@@ -54,3 +55,42 @@ def test_configs_load_from_any_folder(tmp_path):
                        timeout=120, check=False)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip() == "synthetic"
+
+
+@pytest.mark.parametrize("name", ["synthetic.py", "a2d_sentences.py"])
+def test_the_cpu_recipe_is_one_arg_of_any_dataset_config(name):
+  config = app.load_config_file(os.path.join(ROOT, "configs", name) + ":cpu")
+  recipe = experiment.RECIPES["cpu"]
+  assert config.data.image_size == recipe["data"]["image_size"] == 64
+  for field, value in recipe["train"].items():
+    assert config.train[field] == value, field
+  fields = models.model_config(config.model)
+  assert fields.i3d_width_mult == variants.CPU["i3d_width_mult"]
+  # An ablation row keeps its own fields under the recipe's sizes.
+  row = app.load_config_file(os.path.join(ROOT, "configs", name) + ":plus_spatial,cpu")
+  assert (row.model.cmam, row.model.language_fusion) == ("none", "concat")
+  assert row.model.decoder_dim == variants.CPU["decoder_dim"]
+
+
+def test_tiny_and_cpu_are_exclusive_and_the_default_schedule_is_unchanged():
+  with pytest.raises(app.UsageError, match="exclusive"):
+    app.load_config_file(os.path.join(ROOT, "configs", "synthetic.py") + ":tiny,cpu")
+  train = experiment.get_config("a2d_sentences").train
+  assert (train.lr_schedule, train.warmup_steps, train.lr) == ("step", 0, 1e-4)
+
+
+def test_the_cpu_recipe_schedule_warms_up_then_follows_a_cosine():
+  from rvs_jax.train import optim  # pylint: disable=g-import-not-at-top
+  train = experiment.get_config("synthetic", "cpu").train
+  train.num_steps = 1000
+  schedule = optim.make_schedule(train, steps_per_epoch=250)
+  lr, warm = train.lr, train.warmup_steps
+  assert float(schedule(0)) == pytest.approx(lr / warm)
+  cosine = 0.5 * (1 + np.cos(np.pi * (warm - 1) / 1000))
+  final = train.lr_final_fraction
+  assert float(schedule(warm - 1)) == pytest.approx(
+      lr * ((1 - final) * cosine + final), rel=1e-4)
+  assert float(schedule(999)) == pytest.approx(lr * train.lr_final_fraction, rel=0.05)
+  train.lr_schedule = "cosin"
+  with pytest.raises(ValueError, match="lr_schedule"):
+    optim.make_schedule(train, steps_per_epoch=250)

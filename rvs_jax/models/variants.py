@@ -33,6 +33,14 @@ TINY: dict[str, Any] = dict(
     i3d_width_mult=0.125, i3d_mixed_per_stage=(1, 1, 1), decoder_dim=16,
 )
 
+# The `cpu` recipe's model (`rvs_jax.experiment.RECIPES["cpu"]`, docs/grounding.md):
+# the tiny depth with the I3D twice as wide (the tiny I3D has 8 channels at stage 1,
+# narrower than the tiny ResNet at every stage) and a wider GRU. PROVISIONAL: not yet
+# trained or measured (docs/grounding.md). Applied last instead of `TINY`.
+CPU: dict[str, Any] = dict(TINY, i3d_width_mult=0.25, text_hidden=64)
+# Size variants: at most one, applied after everything else.
+SIZES: dict[str, dict[str, Any]] = {"tiny": TINY, "cpu": CPU}
+
 # The ablation rows of the paper's Tables V-IX, as overrides of the base variant.
 # Numbers are the paper's on A2D Sentences test (mAP / oIoU / mIoU) where the project
 # has them (docs/reproduce.md, section 4): Table V's five rows. The rows of Tables VI-IX
@@ -125,7 +133,7 @@ TABLE_FIELDS: dict[str, frozenset[str]] = {
     "X": frozenset(),
 }
 
-NAMES = (*BASES, "tiny", *ABLATIONS, *TEXT_ENCODERS)
+NAMES = (*BASES, *SIZES, *ABLATIONS, *TEXT_ENCODERS)
 
 
 def check_names(names: Sequence[str]) -> None:
@@ -139,12 +147,16 @@ def check_names(names: Sequence[str]) -> None:
   bases = [n for n in names if n in BASES]
   if len(bases) > 1:
     raise ValueError(f"variants {bases} are exclusive: pick one of {list(BASES)}")
+  sizes = [n for n in names if n in SIZES]
+  if len(sizes) > 1:
+    raise ValueError(f"variants {sizes} are exclusive: pick one of {list(SIZES)}")
 
 
 def model_fields(names: Sequence[str] = ()) -> dict[str, Any]:
   """Every `ModelConfig` field for the variant `names` (e.g. ["cstm", "tiny"]).
 
-  The base variant (default `lstc`) first, then the ablations in order, then `tiny`.
+  The base variant (default `lstc`) first, then the ablations in order, then the size
+  (`tiny` or `cpu`).
   """
   check_names(names)
   fields = dataclasses.asdict(ModelConfig())
@@ -154,9 +166,9 @@ def model_fields(names: Sequence[str] = ()) -> dict[str, Any]:
   for name in names:
     fields.update(ABLATIONS.get(name, {}))
     fields.update(TEXT_ENCODERS.get(name, {}))
-  if "tiny" in names:
+  for size in (n for n in names if n in SIZES):
     text_hidden = fields["text_hidden"]
-    fields.update(TINY)
+    fields.update(SIZES[size])
     if fields["text_name"] != "glove_gru":
       fields["text_hidden"] = text_hidden   # The transformer's width is its own.
   return fields
