@@ -225,6 +225,7 @@ class BuiltSplit:
       raise DataError(f"{builder_dir}: stored as {self.info.file_format.value}, the "
                       f"reader needs {FILE_FORMAT} (rebuild with the data/ builders)")
     self._source = None
+    self._parse = None
     self._lock = threading.Lock()
     self._cache: collections.OrderedDict[int, dict[str, Any]] = (
         collections.OrderedDict())
@@ -252,14 +253,24 @@ class BuiltSplit:
     skip = tfds.decode.SkipDecoding()
     return {"frames": skip, "samples": {"mask": skip}}
 
+  def _parser(self):
+    """The TFDS parse of one serialized record, traced once (eager parsing is slow)."""
+    with self._lock:
+      if self._parse is None:
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top
+        features, decoders = self.info.features, self.decoders()
+        self._parse = tf.function(
+            lambda s: features.deserialize_example(s, decoders=decoders),
+            input_signature=[tf.TensorSpec((), tf.string)], autograph=False)
+      return self._parse
+
   def record(self, record: int) -> dict[str, Any]:
     """Record `record` as NumPy: encoded `frames` / `masks`, the rest decoded."""
     with self._lock:
       if record in self._cache:
         self._cache.move_to_end(record)
         return self._cache[record]
-    ex = self.info.features.deserialize_example(self.read_serialized(record),
-                                                decoders=self.decoders())
+    ex = self._parser()(self.read_serialized(record))
     out = dict(video_id=ex["video_id"].numpy().decode("utf-8"),
                num_frames=int(ex["num_frames"]), height=int(ex["height"]),
                width=int(ex["width"]), frame_indices=ex["frame_indices"].numpy(),
