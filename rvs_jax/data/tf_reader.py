@@ -128,10 +128,13 @@ def tf_batches(pipe, start, safe) -> Iterator[tuple[dict[str, np.ndarray], np.nd
         has_mask=keep, valid=valid,
         index=tf.where(valid, tf.cast(row, tf.int32), -1), _row=row)
 
+  @tf.autograph.experimental.do_not_convert
+  def rows_of(epoch):
+    return tf.data.Dataset.from_tensor_slices(
+        tf.numpy_function(epoch_rows, [epoch], tf.int64, stateful=False))
+
   last = start.epoch + 1 if not pipe.train else np.iinfo(np.int64).max
-  ds = tf.data.Dataset.range(start.epoch, last)
-  ds = ds.flat_map(lambda e: tf.data.Dataset.from_tensor_slices(
-      tf.numpy_function(epoch_rows, [e], tf.int64, stateful=False)))
+  ds = tf.data.Dataset.range(start.epoch, last).flat_map(rows_of)
   ds = ds.skip(start.step * local)
   ds = ds.map(load, num_parallel_calls=pipe.num_workers, deterministic=True)
   ds = ds.batch(local, drop_remainder=False)

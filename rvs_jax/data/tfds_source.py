@@ -371,6 +371,11 @@ class BuiltSample(Sample):
     object.__setattr__(self, "position", position)
 
 
+# Benchmarks built by another benchmark's builder: the synthetic set is written in the
+# A2D layout, so `data/a2d_sentences` builds it (as TFDS name `a2d_sentences`).
+BUILDER_OF = {"synthetic": "a2d_sentences"}
+
+
 def builder_config(data) -> str | None:
   """The builder config of `config.data` (Refer-DAVIS: its `annotations`)."""
   if data.name != "refer_davis":
@@ -383,5 +388,6 @@ def load_samples(data, split: str) -> list[Sample]:
   if not data.get("tfds_dir"):
     raise DataError("config.data.source='tfds' needs --config.data.tfds_dir=<the "
                     "--data_dir the dataset was built into>")
-  return BuiltSplit(find_builder_dir(data.tfds_dir, data.name, builder_config(data)),
+  name = BUILDER_OF.get(data.name, data.name)
+  return BuiltSplit(find_builder_dir(data.tfds_dir, name, builder_config(data)),
                     split).samples()
