@@ -19,9 +19,28 @@ from rvs_jax.data.types import DataError, Sample
 WORD_VECTORS_FILE = "word_vectors.npz"
 
 
+SOURCES = ("raw", "tfds")
+
+
+def read_split(data, split: str, *, scoring: bool = False) -> list[Sample]:
+  """All samples of `split` from `data.source`: the official folders or a built set.
+
+  "raw" reads `data.root` with the benchmark's reader (`scoring`: the video protocol's
+  options); "tfds" reads the dataset built into `data.tfds_dir` by `data/` (its samples
+  are the reader's at build time, `rvs_jax.data.tfds_source`).
+  """
+  source = data.get("source", "raw")
+  if source == "tfds":
+    from rvs_jax.data import tfds_source  # pylint: disable=g-import-not-at-top
+    return tfds_source.load_samples(data, split)
+  if source != "raw":
+    raise ValueError(f"config.data.source={source!r}; expected one of {SOURCES}")
+  return registry.get(data.name).read(data, split, scoring=scoring)
+
+
 def load_samples(data, split: str) -> list[Sample]:
-  """The samples of `split` of the registered benchmark `data.name` under `data.root`."""
-  samples = registry.get(data.name).read(data, split)
+  """The samples of `split` of the benchmark `data.name` (`read_split`), capped."""
+  samples = read_split(data, split)
   limit = data.max_train_samples if split == data.train_split else data.max_eval_samples
   samples = samples[:limit] if limit else samples
   _warn_long_sentences(samples, data.max_words, f"{data.name} {split}")

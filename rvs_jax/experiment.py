@@ -4,7 +4,7 @@ Every file in `configs/` returns `experiment.get_config(dataset, arg)`, possibly
 dataset-specific tweaks, so every config has the same sections:
 
   model       every `ModelConfig` field (`rvs_jax.models.variants`)
-  data        the benchmark, its root, splits, input size, clip stride, word slots
+  data        the benchmark, its root (or built TFDS dir), splits, input size, clip stride, word slots
   train       the paper's schedule by default (docs/model.md)
   eval        protocol, batch size, pictures to draw
   pretrained  weights overlaid on the fresh init, per encoder
@@ -102,6 +102,8 @@ def get_config(dataset: str, arg: str | None = None,
   config.data = ml_collections.ConfigDict(dict(
       name=dataset,
       root="",                   # The unpacked official layout (manual download).
+      source="raw",              # "raw": `root` via the readers; "tfds": a built set.
+      tfds_dir="",               # source="tfds": the --data_dir of data/build_tfds.py.
       glove="",                  # GloVe .txt/.zip; "" -> <root>/glove.synthetic.300d.txt
       train_split="train", eval_split="test",
       image_size=64 if tiny else 320, num_frames=8,

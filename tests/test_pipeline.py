@@ -240,60 +240,11 @@ def test_bad_sample_raises_data_error(wv):
     _pipe(bad_text, wv)
 
 
-def test_tf_and_numpy_backends_identical(tmp_path, wv):
-  pytest.importorskip("tensorflow")
-  samples = _samples(10, no_mask={4})
-  for train in (True, False):
-    a = _pipe(samples, wv, backend="numpy", train=train, seed=3).iterate(
-        P.Position(1, 1) if train else None)
-    b = _pipe(samples, wv, backend="tf", train=train, seed=3).iterate(
-        P.Position(1, 1) if train else None)
-    for _ in range(3):
-      ba, bb = next(a), next(b)
-      assert set(ba) == set(bb) == set(P.KEYS)
-      for k in ba:
-        assert ba[k].dtype == bb[k].dtype, k
-        np.testing.assert_array_equal(ba[k], bb[k], err_msg=k)
-  # Errors surface as DataError from Python, not as a TF trace.
-  it = iter(_pipe(_samples(8, broken={2}), wv, train=False, backend="tf"))
-  with pytest.raises(DataError, match="v2/00001/1"):
-    next(it)
-
-
-_KILLED_TF_RUN = """
-import sys, time
-import numpy as np
-sys.path[:0] = [{root!r}, {tests!r}]
-import test_pipeline as T
-from rvs_jax import text
-from rvs_jax.data import synthetic
-words = ["the", "red", "circle", "number"] + [str(i) for i in range(50)]
-wv = text.WordVectors(words, np.stack([synthetic.word_vector(w, 8) for w in words]))
-next(iter(T._pipe(T._samples(8), wv, train=False, backend="tf")))
-print("READY", flush=True)
-time.sleep(120)
-"""
-
-
-def test_a_killed_tf_run_leaves_no_autograph_files(tmp_path):
-  """AutoGraph writes converted functions to temp files that only atexit removes."""
-  pytest.importorskip("tensorflow")
-  import os, pathlib, signal, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
-  tests = pathlib.Path(__file__).resolve().parent
-  scratch = tmp_path / "tmp"
-  scratch.mkdir()
-  proc = subprocess.Popen(
-      [sys.executable, "-c", _KILLED_TF_RUN.format(root=str(tests.parent),
-                                                   tests=str(tests))],
-      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-      env=dict(os.environ, TMPDIR=str(scratch), JAX_PLATFORMS="cpu"))
-  try:
-    assert proc.stdout.readline().strip() == "READY"
-  finally:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-  assert sorted(p.name for p in scratch.iterdir()
-                if p.name.startswith("__autograph_generated")) == []
+def test_tf_backend_reads_built_datasets_only(wv):
+  # The raw folders go through NumPy; tf.data reads built datasets (test_tfds_source).
+  with pytest.raises(ValueError, match="built TFDS datasets"):
+    _pipe(_samples(4), wv, backend="tf")
+  assert _pipe(_samples(4), wv, backend="auto").backend == "numpy"
 
 
 def test_synthetic_end_to_end(tmp_path):

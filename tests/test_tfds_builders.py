@@ -1,8 +1,9 @@
 """The four TFDS builders in data/ on the layout fixtures, read back via tfds_source.
 
 Builds every benchmark (both Refer-DAVIS configs) into a temporary data_dir, then checks
-example counts per split, masks, clips, sentences and ids against the readers, and the
-J-HMDB frame list stored in the dataset's metadata.
+against the readers: the samples (ids, order, sentences, targets, masks, info), one
+record per video with each needed frame stored once, the tf.data source's batches
+against the raw NumPy pipeline's, and the J-HMDB frame list stored in the metadata.
 """
 
 import json
@@ -18,7 +19,9 @@ tfds = pytest.importorskip("tensorflow_datasets")
 # pylint: disable=g-import-not-at-top
 from rvs_jax.data import a2d
 from rvs_jax.testing import fixtures
+from rvs_jax import text
 from rvs_jax.data import jhmdb
+from rvs_jax.data import pipeline
 from rvs_jax.data import refer_davis
 from rvs_jax.data import refer_youtube_vos
 from rvs_jax.data import registry
@@ -45,6 +48,13 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
+def wv():
+  # Unknown words are zeros (allow_all_unknown): only the ids must agree.
+  words = "the a man dog cat person red blue white black left right is".split()
+  return text.WordVectors(words, np.eye(len(words), 6, dtype=np.float32))
+
+
+@pytest.fixture(scope="module")
 def built(tmp_path_factory):
   base = tmp_path_factory.mktemp("tfds")
   data_dir = str(base / "out")
@@ -65,37 +75,78 @@ def test_build_and_read_back(built, folder):
   manual, dirs = out[folder]
   configs = ["unsupervised", "semi_supervised"] if folder == "refer_davis" else [None]
   assert len(dirs) == len(configs)
+  stride = registry.get(folder).clip_stride
   for config in configs:
     builder_dir = tfds_source.find_builder_dir(data_dir, name, config)
+    assert builder_dir.endswith(tfds_source.SCHEMA_VERSION)
     for split in splits:
-      samples = {s.sample_id: s for s in reader(manual, split, config)}
-      records = list(tfds_source.load_records(builder_dir, split))
-      assert len(records) == len(samples) > 0, (folder, config, split)
-      assert {r["sample_id"] for r in records} == set(samples)
-      for rec in records:
-        s = samples[rec["sample_id"]]
-        assert rec["sentence"] == s.sentence and rec["video_id"] == s.video_id
-        assert rec["target"] == s.target and rec["info"] == json.loads(json.dumps(s.info))
-        assert rec["frames"].shape == (8, rec["height"], rec["width"], 3)
-        assert rec["frames"].dtype == np.uint8
-        assert rec["clip_indices"][4] == s.target  # Clamped clip keeps the target.
-        assert rec["num_frames"] == s.video.num_frames
-        frames = s.video.load(list(rec["clip_indices"]))
-        assert np.abs(frames.astype(int) - rec["frames"].astype(int)).max() <= 4
-        assert rec["mask"].dtype == bool
-        assert rec["mask"].shape == (rec["height"], rec["width"])
-        if s.mask is None:
-          assert not rec["has_mask"] and not rec["mask"].any()
+      raw = reader(manual, split, config)
+      built_split = tfds_source.BuiltSplit(builder_dir, split)
+      got = built_split.samples()
+      # Same samples, same order (the index is the reader's order).
+      assert [s.sample_id for s in got] == [s.sample_id for s in raw]
+      assert len(got) > 0, (folder, config, split)
+      # One record per video, each stored frame once: the union of the clips.
+      assert built_split.videos == list(dict.fromkeys(s.video_id for s in raw))
+      for s, r in zip(got, raw):
+        assert (s.sentence, s.video_id, s.target) == (r.sentence, r.video_id, r.target)
+        assert s.info == json.loads(json.dumps(r.info))
+        assert s.video.num_frames == r.video.num_frames
+        clip = pipeline.clip_indices(r.target, r.video.num_frames, 8, stride)
+        frames = s.video.load(clip)
+        assert frames.dtype == np.uint8 and frames.shape[0] == 8
+        assert np.abs(frames.astype(int) - r.video.load(clip).astype(int)).max() <= 4
+        if r.mask is None:
+          assert s.mask is None
         else:
-          assert rec["has_mask"]
-          np.testing.assert_array_equal(rec["mask"], s.mask.load())
-  rec = next(tfds_source.load_records(builder_dir, splits[0]))
-  sample = tfds_source.record_to_sample(rec)
-  np.testing.assert_array_equal(sample.video.load(rec["clip_indices"]), rec["frames"])
-  outside = [i for i in range(rec["num_frames"]) if i not in set(rec["clip_indices"])]
+          np.testing.assert_array_equal(s.mask.load(), r.mask.load())
+      for v, video_id in enumerate(built_split.videos):
+        rec = built_split.record(v)
+        group = [r for r in raw if r.video_id == video_id]
+        np.testing.assert_array_equal(
+            rec["frame_indices"],
+            tfds_source.stored_frames(group, group[0].video.num_frames, stride))
+        assert len(rec["frames"]) == len(rec["frame_indices"])
+        assert rec["sample_ids"] == [r.sample_id for r in group]
+  # A frame outside every clip is not stored, and asking for it says so.
+  video = got[0].video
+  outside = sorted(set(range(video.num_frames)) - set(video.stored_indices().tolist()))
   if outside:
-    with pytest.raises(DataError, match="not in the stored clip"):
-      sample.video.load(outside[:1])
+    with pytest.raises(DataError, match="not stored"):
+      video.load(outside[:1])
+
+
+@pytest.mark.parametrize("folder", sorted(CASES))
+def test_tf_data_source_gives_the_raw_pipelines_batches(built, folder, wv):
+  """The tfds source through tf.data == the raw folders through NumPy, sample by sample.
+
+  Ids, word ids and masks are identical; frames differ only by the JPEG re-encoding
+  (A2D, J-HMDB) and TF's float resize vs PIL's fixed point: at most a few levels.
+  """
+  data_dir, out = built
+  name, _, reader, splits = CASES[folder]
+  manual = out[folder][0]
+  config = "semi_supervised" if folder == "refer_davis" else None
+  split = splits[0]
+  raw = reader(manual, split, config)
+  built_samples = tfds_source.BuiltSplit(
+      tfds_source.find_builder_dir(data_dir, name, config), split).samples()
+  kw = dict(batch_size=4, height=24, width=40, train=False,
+            stride=registry.get(folder).clip_stride, process_index=0, process_count=1,
+            num_workers=2, allow_all_unknown=True)
+  a = pipeline.InputPipeline(raw, wv, backend="numpy", **kw)
+  b = pipeline.InputPipeline(built_samples, wv, backend="auto", **kw)
+  assert b.backend == "tf"
+  n = 0
+  for x, y in zip(a.iterate(), b.iterate(), strict=True):
+    for key in pipeline.KEYS:
+      if key == "video":
+        diff = np.abs(x[key] - y[key]) * 255
+        assert diff.max() <= 6 and diff.mean() < 1.0, (key, diff.max(), diff.mean())
+      else:
+        np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+    n += int(x["valid"].sum())
+  assert n == len(raw)
 
 
 def test_builder_names_are_the_registry_names(built):
@@ -106,23 +157,6 @@ def test_builder_names_are_the_registry_names(built):
     assert CASES[folder][0] == folder
     assert build_tfds.builder_class(os.path.join(DATA, folder)).name == folder
   assert set(CASES) <= set(os.listdir(data_dir))  # The built datasets, same names.
-
-
-def test_extras_and_clip_strides(built):
-  data_dir, _ = built
-  rec = next(tfds_source.load_records(
-      tfds_source.find_builder_dir(data_dir, "refer_davis", "unsupervised"), "val"))
-  assert rec["kind"] in ("first_frame", "full_video") and rec["annotator"] in (1, 2)
-  assert int(rec["exp_id"]) % 4 == rec["info"]["slot"]
-  steps = set(np.diff(rec["clip_indices"]).tolist())
-  assert steps <= {0, 1}  # Stride 1 for DAVIS / YTVOS (the registry's clip_stride).
-  rec = next(tfds_source.load_records(
-      tfds_source.find_builder_dir(data_dir, "a2d_sentences"), "train"))
-  assert set(np.diff(rec["clip_indices"]).tolist()) <= {0, 1, 2}
-  assert rec["instance_id"] == rec["info"]["instance_id"]
-  valid = list(tfds_source.load_records(
-      tfds_source.find_builder_dir(data_dir, "refer_youtube_vos"), "valid"))
-  assert all(r["obj_id"] == -1 and not r["has_mask"] for r in valid)
 
 
 def test_jhmdb_frame_list_is_stored(built, tmp_path):
@@ -148,7 +182,7 @@ def test_build_cli(built, tmp_path):
                    f"--manual_dir={out['jhmdb_sentences'][0]}",
                    f"--data_dir={tmp_path}"])
   builder_dir = tfds_source.find_builder_dir(str(tmp_path), "jhmdb_sentences")
-  assert len(list(tfds_source.load_records(builder_dir, "test"))) == len(
+  assert len(tfds_source.BuiltSplit(builder_dir, "test").samples()) == len(
       jhmdb.load_jhmdb(out["jhmdb_sentences"][0]))
 
 
@@ -159,12 +193,12 @@ def test_a2d_builder_on_synthetic_benchmark(tmp_path):
   synthetic.generate(root, num_videos=4, height=32, frames=12, quirks=True, workers=1)
   (builder_dir,) = build_tfds.build(os.path.join(DATA, "a2d_sentences"),
                                     manual_dir=root, data_dir=str(tmp_path / "out"))
-  records = list(tfds_source.load_records(builder_dir, "train"))
-  samples = {s.sample_id: s for s in a2d.load_a2d(root, "train")}
-  assert len(records) == len(samples)
-  for rec in records:
-    assert rec["kind"] == samples[rec["sample_id"]].info["kind"]
-    np.testing.assert_array_equal(rec["mask"], samples[rec["sample_id"]].mask.load())
+  got = tfds_source.BuiltSplit(builder_dir, "train").samples()
+  samples = a2d.load_a2d(root, "train")
+  assert [s.sample_id for s in got] == [s.sample_id for s in samples]
+  for s, r in zip(got, samples):
+    assert s.info["kind"] == r.info["kind"]
+    np.testing.assert_array_equal(s.mask.load(), r.mask.load())
 
 
 def test_official_tfds_build_cli(tmp_path):
@@ -184,5 +218,8 @@ def test_official_tfds_build_cli(tmp_path):
       env={**os.environ, "PYTHONPATH": os.pathsep.join(
           [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])})
   assert proc.returncode == 0, proc.stderr[-3000:]
-  records = [f for _, _, files in os.walk(out) for f in files if ".tfrecord" in f]
+  records = [f for _, _, files in os.walk(out) for f in files if ".array_record" in f]
   assert records, os.listdir(out)
+  builder_dir = tfds_source.find_builder_dir(out, "jhmdb_sentences")
+  assert len(tfds_source.BuiltSplit(builder_dir, "test").samples()) == len(
+      jhmdb.load_jhmdb(manual))

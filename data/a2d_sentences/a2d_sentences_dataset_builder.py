@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import a2d
@@ -43,8 +42,11 @@ _STRIDE = registry.get("a2d_sentences").clip_stride  # The clip stored per examp
 class A2dSentences(tfds.core.GeneratorBasedBuilder):
   """A2D Sentences in the rvs_jax example schema."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release: MTTR sample rule, 8-frame clips."}
+  VERSION = tfds.core.Version(tfds_source.SCHEMA_VERSION)
+  RELEASE_NOTES = {
+      "1.0.0": "First release: MTTR sample rule, 8-frame clips.",
+      tfds_source.SCHEMA_VERSION: tfds_source.RELEASE_NOTE,
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download the A2D release (`Release/` with `videoset.csv` and `clips320H/*.mp4`) from
   https://web.eecs.umich.edu/~jjcorso/r/a2d/ and the A2D Sentences text annotations
@@ -60,27 +62,23 @@ class A2dSentences(tfds.core.GeneratorBasedBuilder):
   Check it first with `python -m rvs_jax.data.validate a2d_sentences <manual_dir>`.
   """
 
+  def __init__(self, *, file_format=None, **kwargs):
+    # ArrayRecord by default: training reads records in random order.
+    super().__init__(file_format=file_format or tfds_source.FILE_FORMAT, **kwargs)
+
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
+    return tfds_source.dataset_info(
+        self,
         description=_DESCRIPTION,
-        features=tfds_source.features({
-            "instance_id": np.int32,
-            "frame": np.int32,  # 1-indexed annotated frame (the h5 file name).
-            "label": np.int32,  # A2D actor-action id, 10 * actor + action.
-            "kind": tfds.features.Text(),  # Synthetic benchmark only, else "".
-        }),
         homepage="https://kgavrilyuk.github.io/publication/actor_action/",
         citation=_CITATION,
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = os.fspath(dl_manager.manual_dir)
-    return {split: self._generate_examples(root, split) for split in a2d.SPLITS}
+    return {split: self._generate_examples(split, a2d.load_a2d(root, split))
+            for split in a2d.SPLITS}
 
-  def _generate_examples(self, root: str, split: str):
-    for sample in a2d.load_a2d(root, split):
-      info = sample.info
-      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
-          "instance_id": int(info["instance_id"]), "frame": int(info["frame"]),
-          "label": int(info.get("label", -1)), "kind": info.get("kind", "")})
+  def _generate_examples(self, split: str, samples):
+    # Not a generator itself: the split's sample index goes into the metadata now.
+    return tfds_source.split_generator(self, split, samples, _STRIDE)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import jhmdb
@@ -48,8 +47,11 @@ _STRIDE = registry.get("jhmdb_sentences").clip_stride  # The clip stored per exa
 class JhmdbSentences(tfds.core.GeneratorBasedBuilder):
   """J-HMDB Sentences in the rvs_jax example schema."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release: 3 frames per video (sha256 draw, seed 2019)."}
+  VERSION = tfds.core.Version(tfds_source.SCHEMA_VERSION)
+  RELEASE_NOTES = {
+      "1.0.0": "First release: 3 frames per video (sha256 draw, seed 2019).",
+      tfds_source.SCHEMA_VERSION: tfds_source.RELEASE_NOTE,
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download J-HMDB (`Rename_Images/`, `puppet_mask/`) from
   http://jhmdb.is.tue.mpg.de/ and the J-HMDB Sentences file `jhmdb_annotation.txt` from
@@ -63,17 +65,16 @@ class JhmdbSentences(tfds.core.GeneratorBasedBuilder):
   Check it first with `python -m rvs_jax.data.validate jhmdb_sentences <manual_dir>`.
   """
 
+  def __init__(self, *, file_format=None, **kwargs):
+    # ArrayRecord by default: training reads records in random order.
+    super().__init__(file_format=file_format or tfds_source.FILE_FORMAT, **kwargs)
+
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
+    return tfds_source.dataset_info(
+        self,
         description=_DESCRIPTION,
-        features=tfds_source.features({
-            "action": tfds.features.Text(),
-            "frame": np.int32,  # 1-indexed frame number (the png name).
-        }),
         homepage="https://kgavrilyuk.github.io/publication/actor_action/",
         citation=_CITATION,
-        metadata=tfds.core.MetadataDict(),
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -81,16 +82,15 @@ class JhmdbSentences(tfds.core.GeneratorBasedBuilder):
     fixed = os.path.join(root, SAMPLES_FILE)
     samples = jhmdb.load_jhmdb(
         root, samples_file=fixed if os.path.isfile(fixed) else None)
-    # Saved as metadata.json next to the TFRecords: the chosen frames travel with the
+    # Saved as metadata.json next to the records: the chosen frames travel with the
     # built dataset.
     self.info.metadata["seed"] = jhmdb.DEFAULT_SEED
     self.info.metadata["samples_file"] = SAMPLES_FILE if os.path.isfile(fixed) else None
     self.info.metadata["samples"] = [
         {"video_id": s.video_id, "frame": s.target + 1, "query": s.sentence}
         for s in samples]
-    return {"test": self._generate_examples(samples)}
+    return {"test": self._generate_examples("test", samples)}
 
-  def _generate_examples(self, samples):
-    for sample in samples:
-      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
-          "action": sample.info["action"], "frame": int(sample.info["frame"])})
+  def _generate_examples(self, split: str, samples):
+    # Not a generator itself: the split's sample index goes into the metadata now.
+    return tfds_source.split_generator(self, split, samples, _STRIDE)

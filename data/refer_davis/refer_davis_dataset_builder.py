@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import refer_davis
@@ -51,8 +50,11 @@ _STRIDE = registry.get("refer_davis").clip_stride  # The clip stored per example
 class ReferDavis(tfds.core.GeneratorBasedBuilder):
   """Refer-DAVIS17 in the rvs_jax example schema."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release: ReferFormer exp-id interleaving, 480p."}
+  VERSION = tfds.core.Version(tfds_source.SCHEMA_VERSION)
+  RELEASE_NOTES = {
+      "1.0.0": "First release: ReferFormer exp-id interleaving, 480p.",
+      tfds_source.SCHEMA_VERSION: tfds_source.RELEASE_NOTE,
+  }
   BUILDER_CONFIGS = [
       ReferDavisConfig(name="unsupervised", annotations="unsupervised",
                        description="Masks from Annotations_unsupervised/480p "
@@ -77,31 +79,25 @@ class ReferDavis(tfds.core.GeneratorBasedBuilder):
   Check it first with `python -m rvs_jax.data.validate refer_davis <manual_dir>`.
   """
 
+  def __init__(self, *, file_format=None, **kwargs):
+    # ArrayRecord by default: training reads records in random order.
+    super().__init__(file_format=file_format or tfds_source.FILE_FORMAT, **kwargs)
+
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
+    return tfds_source.dataset_info(
+        self,
         description=_DESCRIPTION,
-        features=tfds_source.features({
-            "exp_id": tfds.features.Text(),
-            "obj_id": np.int32,
-            "annotator": np.int32,  # 1 or 2.
-            "kind": tfds.features.Text(),  # "first_frame" or "full_video".
-            "frame": tfds.features.Text(),  # Frame name, e.g. "00012".
-        }),
         homepage="https://davischallenge.org/",
         citation=_CITATION,
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = os.fspath(dl_manager.manual_dir)
-    return {split: self._generate_examples(root, split) for split in refer_davis.SPLITS}
+    annotations = self.builder_config.annotations
+    return {split: self._generate_examples(
+        split, refer_davis.load_refer_davis(root, split, annotations=annotations))
+            for split in refer_davis.SPLITS}
 
-  def _generate_examples(self, root: str, split: str):
-    samples = refer_davis.load_refer_davis(
-        root, split, annotations=self.builder_config.annotations)
-    for sample in samples:
-      info = sample.info
-      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
-          "exp_id": info["exp_id"], "obj_id": int(info["obj_id"]),
-          "annotator": int(info["annotator"]), "kind": info["kind"],
-          "frame": info["frame"]})
+  def _generate_examples(self, split: str, samples):
+    # Not a generator itself: the split's sample index goes into the metadata now.
+    return tfds_source.split_generator(self, split, samples, _STRIDE)

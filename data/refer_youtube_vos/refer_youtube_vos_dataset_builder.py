@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from rvs_jax.data import refer_youtube_vos
@@ -53,8 +52,11 @@ _STRIDE = registry.get("refer_youtube_vos").clip_stride  # The clip stored per e
 class ReferYoutubeVos(tfds.core.GeneratorBasedBuilder):
   """Refer-YouTube-VOS in the rvs_jax example schema."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release: train on present frames, valid = valid-test."}
+  VERSION = tfds.core.Version(tfds_source.SCHEMA_VERSION)
+  RELEASE_NOTES = {
+      "1.0.0": "First release: train on present frames, valid = valid-test.",
+      tfds_source.SCHEMA_VERSION: tfds_source.RELEASE_NOTE,
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download the Refer-YouTube-VOS competition release (CodaLab 29139 / the YouTube-VOS
   site: `train.zip`, `valid.zip`, `meta_expressions_test.zip`, and the
@@ -70,33 +72,29 @@ class ReferYoutubeVos(tfds.core.GeneratorBasedBuilder):
   Check it first with `python -m rvs_jax.data.validate refer_youtube_vos <manual_dir>`.
   """
 
+  def __init__(self, *, file_format=None, **kwargs):
+    # ArrayRecord by default: training reads records in random order.
+    super().__init__(file_format=file_format or tfds_source.FILE_FORMAT, **kwargs)
+
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
+    return tfds_source.dataset_info(
+        self,
         description=_DESCRIPTION,
-        features=tfds_source.features({
-            "exp_id": tfds.features.Text(),
-            "obj_id": np.int32,  # -1 where unknown (valid/test).
-            "frame": tfds.features.Text(),  # Frame name, e.g. "00045".
-        }),
         homepage="https://youtube-vos.org/dataset/rvos/",
         citation=_CITATION,
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = os.fspath(dl_manager.manual_dir)
-    splits = {"train": self._generate_examples(root, "train"),
-              "valid": self._generate_examples(root, "valid")}
+    splits = ["train", "valid"]
     if (os.path.isdir(os.path.join(root, "test", "JPEGImages"))
         and os.path.isfile(os.path.join(root, "meta_expressions", "test",
                                         "meta_expressions.json"))):
-      splits["test"] = self._generate_examples(root, "test")
-    return splits
+      splits.append("test")
+    return {split: self._generate_examples(
+        split, refer_youtube_vos.load_refer_youtube_vos(root, split))
+            for split in splits}
 
-  def _generate_examples(self, root: str, split: str):
-    for sample in refer_youtube_vos.load_refer_youtube_vos(root, split):
-      info = sample.info
-      obj_id = info.get("obj_id")
-      yield sample.sample_id, tfds_source.encode_sample(sample, _STRIDE, {
-          "exp_id": info["exp_id"], "obj_id": -1 if obj_id is None else int(obj_id),
-          "frame": info["frame"]})
+  def _generate_examples(self, split: str, samples):
+    # Not a generator itself: the split's sample index goes into the metadata now.
+    return tfds_source.split_generator(self, split, samples, _STRIDE)

@@ -36,14 +36,18 @@ batches the consumer has received (prefetched ones are not counted), so
 `iterator.state()` can be stored in a checkpoint and `pipeline.iterate(state)` continues
 with exactly the next batch.
 
-Backends (identical outputs; both call `ExampleLoader.load_raw`, which returns a compact
-transit format -- uint8 video and mask, word ids -- and `ExampleLoader.finalize` turns
-each stacked batch into the format above in the consumer's thread):
-  * "tf": tf.data (`from_generator` of sample indices -> `map(numpy_function)` with
-    `num_parallel_calls` and `deterministic=True` -> `batch` -> `prefetch`); GPUs are
-    hidden from TensorFlow so it never grabs accelerator memory;
-  * "numpy": a thread pool with bounded look-ahead, for machines without TensorFlow.
-  "auto" picks "tf" when TensorFlow imports, else "numpy"; `RVS_JAX_DATA_BACKEND=numpy`
+Backends (identical row order; both produce the compact transit format -- uint8 video
+and mask, word ids -- which `ExampleLoader.finalize` turns into the format above in the
+consumer's thread):
+  * "numpy": a thread pool with bounded look-ahead over `ExampleLoader.load_raw`
+    (PIL decoding and resizing); reads any `Sample`s: the raw official folders, or a
+    built dataset's;
+  * "tf": tf.data over a built TFDS dataset (`config.data.source="tfds"`,
+    `rvs_jax.data.tf_reader`): records read, frames decoded and resized in TF ops,
+    parallel and deterministic; GPUs are hidden from TensorFlow so it never grabs
+    accelerator memory.
+  "auto" picks the fastest installed path: "tf" for built samples when TensorFlow
+  imports, else "numpy" (which never imports TensorFlow); `RVS_JAX_DATA_BACKEND=numpy`
   (or `tf`) overrides "auto".
 
 Errors. Sentences are tokenised when the pipeline is built, so bad text fails early with
@@ -311,13 +315,20 @@ def _default_process(index: int | None, count: int | None) -> tuple[int, int]:
   return index, count
 
 
-def _pick_backend(backend: str) -> str:
+def _pick_backend(backend: str, samples: Sequence[Sample]) -> str:
+  """The backend for `samples`: "tf" only reads built datasets (`tf_reader`)."""
+  from rvs_jax.data import tf_reader  # pylint: disable=g-import-not-at-top
+  built = tf_reader.built_split(samples) is not None
   if backend == "auto":
     backend = os.environ.get(BACKEND_ENV, "auto")
   if backend == "auto":
-    return "tf" if _import_tf() is not None else "numpy"
+    # Raw folders: NumPy, without even trying to import TensorFlow.
+    return "tf" if built and _import_tf() is not None else "numpy"
   if backend not in ("tf", "numpy"):
     raise ValueError(f"backend must be auto, tf or numpy, got {backend!r}")
+  if backend == "tf" and not built:
+    raise ValueError("backend='tf' reads built TFDS datasets (config.data.source="
+                     "'tfds'); the raw folders are read by backend='numpy'")
   if backend == "tf" and _import_tf() is None:
     raise ImportError("backend='tf' but TensorFlow is not importable")
   return backend
@@ -396,7 +407,7 @@ class InputPipeline:
     self.local_batch_size = batch_size // self.process_count
     self.train = train
     self.seed = seed
-    self.backend = _pick_backend(backend)
+    self.backend = _pick_backend(backend, self.loader.samples)
     self.num_workers = num_workers or os.cpu_count() or 1
     self.prefetch = prefetch
     if video_dtype not in ("float32", "uint8"):
@@ -406,6 +417,11 @@ class InputPipeline:
       raise DataError("no samples")
     if train and self.num_samples < batch_size:
       raise DataError(f"{self.num_samples} samples < global batch {batch_size}")
+    if self.backend == "tf":
+      from rvs_jax.data import tf_reader  # pylint: disable=g-import-not-at-top
+      # (N, T) stored-frame positions of every clip: a clip rule the built dataset
+      # cannot serve fails here, not mid-epoch.
+      self.clip_table = tf_reader.check(self)
 
   @property
   def steps_per_epoch(self) -> int:
@@ -534,45 +550,6 @@ def _numpy_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
         f.cancel()
 
 
-def _tf_batches(pipe: InputPipeline, start: Position, safe: _SafeLoader
-                ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
-  """The same stream through tf.data."""
-  tf = _import_tf()
-  shapes = pipe.loader.raw_shapes()
-  dtypes = [tf.as_dtype(shapes[k][1]) for k in RAW_KEYS] + [tf.bool]
-
-  def load_np(i):
-    ex, failed = safe(int(i))
-    return tuple(np.asarray(ex[k], dtype=shapes[k][1]) for k in RAW_KEYS) + (
-        np.bool_(failed),)
-
-  # Not converted by AutoGraph (it has no Python control flow to convert): a converted
-  # function is written to a temporary `__autograph_generated_file*.py` that only an
-  # orderly exit removes, so every killed run used to leave one behind.
-  @tf.autograph.experimental.do_not_convert
-  def load_tf(i):
-    out = tf.numpy_function(load_np, [i], dtypes, stateful=False)
-    d = {k: tf.ensure_shape(t, shapes[k][0]) for k, t in zip(RAW_KEYS, out[:-1])}
-    d["_failed"] = tf.ensure_shape(out[-1], ())
-    d["_row"] = i
-    return d
-
-  ds = tf.data.Dataset.from_generator(
-      lambda: pipe._row_stream(start),  # pylint: disable=protected-access
-      output_signature=tf.TensorSpec((), tf.int64))
-  ds = ds.map(load_tf, num_parallel_calls=pipe.num_workers, deterministic=True)
-  ds = ds.batch(pipe.local_batch_size, drop_remainder=False)
-  ds = ds.prefetch(max(1, pipe.prefetch))
-  opts = tf.data.Options()
-  opts.deterministic = True
-  opts.threading.private_threadpool_size = max(2, pipe.num_workers)
-  ds = ds.with_options(opts)
-  for b in ds.as_numpy_iterator():
-    failed = b.pop("_failed")
-    rows = b.pop("_row")
-    yield b, rows, failed
-
-
 class BatchIterator:
   """Iterator over batches; `position` / `state()` describe the next batch to produce."""
 
@@ -581,7 +558,11 @@ class BatchIterator:
     self._pos = start
     self._positions = pipe._positions(start)  # pylint: disable=protected-access
     self._safe = _SafeLoader(pipe.loader)
-    make = _tf_batches if pipe.backend == "tf" else _numpy_batches
+    if pipe.backend == "tf":
+      from rvs_jax.data import tf_reader  # pylint: disable=g-import-not-at-top
+      make = tf_reader.tf_batches
+    else:
+      make = _numpy_batches
     self._batches = make(pipe, start, self._safe)
 
   @property

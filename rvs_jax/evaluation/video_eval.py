@@ -133,7 +133,8 @@ def load_video_samples(data, split: str) -> list[Sample]:
   if bench.scoring != "video":
     raise ValueError(f"config.data.name={data.name!r} is scored per frame, not as a "
                      "video benchmark")
-  samples = bench.read(data, split, scoring=True)
+  from rvs_jax import datasets  # pylint: disable=g-import-not-at-top
+  samples = datasets.read_split(data, split, scoring=True)
   limit = data.get("max_eval_samples", 0)
   if limit:
     keys = list(dict.fromkeys(_expression_key(s) for s in samples))[:limit]
