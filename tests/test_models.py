@@ -9,6 +9,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from configs import a2d_sentences
 from rvs_jax import models
 from rvs_jax.models import cmam, cmam_plus, lasp, resnet, text_encoder, variants
+from rvs_jax.testing.jit import jit_o0
 
 
 def _inputs(batch=2, size=64, frames=8, words=20, dim=300, seed=0):
@@ -28,8 +29,8 @@ def tiny():
   """The tiny `lstc` model, its variables and a jitted eval forward (compiled once)."""
   model = models.build_model(a2d_sentences.get_config("tiny").model)
   video, words, mask = _inputs(batch=4)
-  variables = jax.jit(model.init)(jax.random.key(1), video, words, mask)
-  forward = jax.jit(lambda v, *x: model.apply(v, *x))
+  variables = jit_o0(model.init)(jax.random.key(1), video, words, mask)
+  forward = jit_o0(lambda v, *x: model.apply(v, *x))
   return model, variables, forward, (video, words, mask)
 
 
@@ -113,7 +114,7 @@ def test_cmam_and_cmam_plus_are_identity_at_init(nd):
 def test_whole_model_encoder_untouched_at_init(tiny):
   """At init the CMAM+ residuals are zero: the spatial stream equals a bare ResNet."""
   model, variables, _, (video, words, mask) = tiny
-  _, state = jax.jit(lambda v: model.apply(v, video, words, mask, capture_intermediates=(
+  _, state = jit_o0(lambda v: model.apply(v, video, words, mask, capture_intermediates=(
       lambda mdl, method: method == "stage" and mdl.name == "spatial_encoder")))(variables)
   inside = state["intermediates"]["spatial_encoder"]["stage"]
   cfg = model.config
@@ -137,7 +138,7 @@ def test_the_model_sows_what_the_pictures_need(tiny):
   """CMAM's two sown maps follow from its own key and query projections; LASP's too."""
   model, variables, _, inputs = tiny
   capture = lambda mdl, method: method == "__call__" and mdl.name in ("v_key", "l_query_bn")  # pylint: disable=unnecessary-lambda-assignment
-  _, state = jax.jit(lambda v: model.apply(
+  _, state = jit_o0(lambda v: model.apply(
       v, *inputs, mutable=["intermediates"], capture_intermediates=capture))(variables)
   mask = np.asarray(inputs[2])
   for name, hw in (("cmam_s_0", 32), ("cmam_t_2", 8)):
@@ -294,7 +295,7 @@ def test_remat_gives_the_same_gradients():
   for remat in (False, True):
     cfg.remat = remat
     model = models.build_model(cfg)
-    variables = jax.jit(model.init)(jax.random.key(0), video, words, mask)
+    variables = jit_o0(model.init)(jax.random.key(0), video, words, mask)
 
     def loss(params, model=model, variables=variables):
       out = model.apply({**variables, "params": params}, video, words, mask)

@@ -22,6 +22,7 @@ from rvs_jax.convert import hf
 from rvs_jax.data import synthetic as synthetic_data
 from rvs_jax.models import text
 from rvs_jax.testing import hf_tiny
+from rvs_jax.testing.jit import jit_o0
 from rvs_jax.train import trainer
 
 SENTENCES = ["the red circle moving left", "a small blue square on the right side"]
@@ -62,7 +63,7 @@ def test_model_text_features_are_the_converted_encoders(converted):
   spec = models.input_spec(config.data, 2, model=config.model)
   assert spec[1].shape == (2, 20) and spec[1].dtype == jnp.int32
   ids, mask, _ = text.load_encoder(ckpt).tokenizer.encode(SENTENCES)
-  variables = jax.jit(model.init)(jax.random.key(0), _video(2), ids, mask)
+  variables = jit_o0(model.init)(jax.random.key(0), _video(2), ids, mask)
   variables = checkpointing.merge_into(
       variables, hf.load_text_encoder(ckpt, config.model))
   _, state = jax.jit(functools.partial(
@@ -94,7 +95,7 @@ def test_glove_table_lookup_equals_the_word_vectors():
   model = models.build_model(config.model)
   ids = jnp.asarray([[3, 1, 5, 0, 0], [2, 2, 4, 1, 0]], jnp.int32)
   mask = ids > 0
-  variables = jax.jit(model.init)(jax.random.key(0), _video(2), ids, mask)
+  variables = jit_o0(model.init)(jax.random.key(0), _video(2), ids, mask)
   assert variables["batch_stats"]["glove_table"].shape == (6, models.WORD_DIM)
   table = jax.random.normal(jax.random.key(1), (6, models.WORD_DIM)).at[0].set(0.0)
   variables["batch_stats"]["glove_table"] = table
