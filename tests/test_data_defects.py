@@ -67,7 +67,10 @@ def _loader_ids(benchmark: str, root: str) -> set[str]:
 
 
 def _builder_ids(benchmark: str, root: str, data_dir: str) -> set[str]:
-  """Runs the TFDS builder's split generators to the end; returns the example keys."""
+  """Runs the TFDS builder's split generators to the end; returns the sample ids.
+
+  Each example is one video (schema 2.0.0) carrying its samples' ids and masks.
+  """
   cls = build_tfds.builder_class(os.path.join(DATA, benchmark))
   kwargs = {"config": CONFIGS[benchmark]} if benchmark in CONFIGS else {}
   builder = cls(data_dir=data_dir, **kwargs)
@@ -75,9 +78,10 @@ def _builder_ids(benchmark: str, root: str, data_dir: str) -> set[str]:
   ids = set()
   # pylint: disable-next=protected-access
   for generator in builder._split_generators(manager).values():
-    for key, example in generator:
-      assert example["sample_id"] == key
-      ids.add(key)
+    for _, example in generator:
+      video_ids = {s["sample_id"] for s in example["samples"]}
+      assert len(video_ids) == len(example["samples"]), example["video_id"]
+      ids.update(video_ids)
   return ids
 
 
