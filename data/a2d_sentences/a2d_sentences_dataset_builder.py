@@ -1,4 +1,4 @@
-"""TFDS builder `a2d_sentences`: A2D Sentences, one example per (frame, sentence).
+"""TFDS builder `a2d_sentences`: A2D Sentences, one example per video (schema 2.0.0).
 
 Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
 

@@ -1,4 +1,4 @@
-"""TFDS builder `refer_davis`: Refer-DAVIS17, one example per (expression, frame).
+"""TFDS builder `refer_davis`: Refer-DAVIS17, one example per video (schema 2.0.0).
 
 Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
 

@@ -1,4 +1,4 @@
-"""TFDS builder `refer_youtube_vos`: Refer-YouTube-VOS, one example per frame.
+"""TFDS builder `refer_youtube_vos`: Refer-YouTube-VOS: a record per video (schema 2).
 
 Build (manual download; see MANUAL_DOWNLOAD_INSTRUCTIONS)::
 
