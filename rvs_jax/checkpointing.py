@@ -49,7 +49,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from rvs_jax import files, models
+from rvs_jax import files, glove_table, models
 from rvs_jax import text as text_lib
 
 LATEST_DIR, BEST_DIR = "checkpoints", "best"
@@ -57,6 +57,11 @@ WORD_VECTORS_FILE = "word_vectors.npz"
 CONVERSION_FILE = "conversion.json"
 CONVERTED_VARIABLES_DIR = "variables"
 CONVERTED_FORMAT = "rvs_jax.convert/1"
+# The model's variable collections a checkpoint holds (`constants`: the GloVe table).
+VARIABLE_COLLECTIONS = ("params", "batch_stats", "constants")
+# Variables of older checkpoints that the model no longer has, dropped on reading: the
+# GloVe table once lived in `batch_stats` (never filled there: zeros).
+_DROPPED = (r"batch_stats/glove_table",)
 # The paper's input (docs/model.md): used when a converted checkpoint does not say.
 DEFAULT_CONSTANTS = dict(image_size=320, num_frames=8, clip_stride=2, max_words=20)
 
@@ -241,18 +246,21 @@ class Checkpoints:
            best: bool = False) -> None:
     manager = self.best if best else self.latest
     manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        state=ocp.args.StandardSave(_stored_items(state)), meta=ocp.args.JsonSave(meta)),
         metrics=metrics)
 
   def restore(self, abstract_state, which: str = "latest"):
     """`(state, meta)` of the newest intact step of 'latest' or 'best', or None."""
     manager = self.best if which == "best" else self.latest
-    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    target = _stored_items(jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state))
 
     def read(step):
       out = manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-      return out["state"], out["meta"]
+      state = out["state"]
+      if dataclasses.is_dataclass(abstract_state) and isinstance(state, dict):
+        state = abstract_state.replace(**state)
+      return state, out["meta"]
 
     found = _newest_intact(manager, read)
     if found is None:
@@ -278,6 +286,15 @@ class Checkpoints:
   def close(self) -> None:
     self.latest.close()
     self.best.close()
+
+
+def _stored_items(state):
+  """What Orbax stores of a training state: its fields as a dict, an empty `constants`
+  left out, so checkpoints written before that field existed restore unchanged."""
+  if not dataclasses.is_dataclass(state):
+    return state
+  return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
+          if not (f.name == "constants" and not getattr(state, f.name))}
 
 
 def _read_workdir(path: str, read: Callable[[ocp.CheckpointManager, int], Any]):
@@ -364,7 +381,7 @@ def _read_params(manager, step) -> dict:
       manager.item_metadata(step)["state"])
   saved = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract)))["state"]
-  return {c: jax.device_get(saved[c]) for c in ("params", "batch_stats") if c in saved}
+  return {c: jax.device_get(saved[c]) for c in VARIABLE_COLLECTIONS if c in saved}
 
 
 # ----------------------------------------------------------------------------------------
@@ -581,26 +598,29 @@ def restore_variables(path: str, target: Mapping) -> dict:
   """
   path_kind = kind(path)
   if path_kind == "converted":
-    return load_converted(path, target)
+    return load_converted(path, target, allow_missing=_DROPPED)
   if path_kind == "step":
     where, partial = os.path.normpath(path), _read_step(path, _read_params)
   else:
     where, partial = _read_workdir(path, _read_params)
   check_finite(partial, where)
-  return merge_into(target, partial, source=f"checkpoint {where}")
+  return merge_into(target, partial, _DROPPED, source=f"checkpoint {where}")
 
 
-def load_variables(path: str, shapes: Mapping) -> dict:
+def load_variables(path: str, shapes: Mapping, given: Mapping | None = None) -> dict:
   """`restore_variables` for a model that must be filled completely (eval, predict).
 
   Leaves start as NaN placeholders, so a variable the checkpoint does not hold cannot
   pass silently as a zero or a fresh init (`merge_into` only checks the leaves the
-  checkpoint has; the checkpoint's own leaves were checked finite).
+  checkpoint has; the checkpoint's own leaves were checked finite). `given` leaves
+  (e.g. a GloVe table from `word_vectors.npz`) fill what the checkpoint lacks.
 
   Raises:
     CheckpointMismatch listing the model variables the checkpoint lacks.
   """
   target = jax.tree.map(lambda s: np.full(s.shape, np.nan, s.dtype), shapes)
+  if given:
+    target = merge_into(target, given, source="the given variables")
   variables = restore_variables(path, target)
   missing = ["/".join(p) for p, v in _flat(variables).items()
              if np.issubdtype(v.dtype, np.floating) and np.isnan(v).any()]
@@ -628,6 +648,18 @@ def word_vectors(path: str, override: str | None = None) -> text_lib.WordVectors
   return vectors
 
 
+def _table_words(path: str) -> list | None:
+  """The word list of a carried GloVe table stored with a checkpoint, or None."""
+  if kind(path) == "converted":
+    return read_conversion(path).get(glove_table.META_KEY)
+  where = os.path.normpath(path) if _is_step(path) else _stored_meta(path)[0]
+  try:
+    return _step_meta(where).get(glove_table.META_KEY)
+  except (OSError, ValueError) as e:
+    raise CheckpointError(f"checkpoint step {where} is unreadable: {_first_line(e)}"
+                          ) from None
+
+
 @dataclasses.dataclass
 class Loaded:
   """A model ready to run.
@@ -635,10 +667,11 @@ class Loaded:
   Attributes:
     config: the config used (stored with the checkpoint, or the one passed).
     model: the `RVSModel`.
-    variables: `{"params", "batch_stats"}` NumPy trees, every leaf from the checkpoint.
+    variables: `{"params", "batch_stats"[, "constants"]}` NumPy trees, every leaf from
+      the checkpoint.
     constants: the input sizes.
-    vectors: the word-vector table (a `text.SubwordTokenizer` for BERT / RoBERTa /
-      XLNet models).
+    vectors: the word-vector table (flagged `passes_ids` when the model carries it,
+      `glove_table`; a `text.SubwordTokenizer` for BERT / RoBERTa / XLNet models).
     description: what `describe` said (None when a config was passed).
   """
   config: ml_collections.ConfigDict
@@ -672,7 +705,11 @@ def load(path: str, config: ml_collections.ConfigDict | None = None,
   description = None if config is not None else describe(path)
   config = config if config is not None else description.config
   constants = InputConstants.from_config(config)
-  if config.model.get("text_name", "glove_gru") == "glove_gru":
+  table_words, given = None, None
+  if glove_table.carried(config.model):
+    table_words = _table_words(path)
+    vectors = None  # Read from the variables below.
+  elif config.model.get("text_name", "glove_gru") == "glove_gru":
     vectors = word_vectors(path, word_vectors_file)
   else:  # BERT / RoBERTa / XLNet: the tokenizer the training workdir keeps.
     from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
@@ -688,8 +725,25 @@ def load(path: str, config: ml_collections.ConfigDict | None = None,
     raise CheckpointError(f"model config of {path}: {_first_line(e)}") from None
   shapes = jax.eval_shape(model.init, jax.random.key(0),
                           *models.input_spec(constants, model=config.model))
+  if glove_table.carried(config.model) and (table_words is None or word_vectors_file):
+    # A checkpoint written before the table's words were stored with it (or a table
+    # replacing its own): the rows come from `word_vectors.npz`.
+    vectors = word_vectors(path, word_vectors_file).in_model()
+    rows = shapes[glove_table.PATH[0]][glove_table.PATH[1]][glove_table.PATH[2]].shape
+    try:
+      given = {glove_table.PATH[0]: {glove_table.PATH[1]: {
+          glove_table.PATH[2]: vectors.rows(rows[0])}}}
+    except ValueError as e:
+      raise CheckpointError(f"{path}: {_first_line(e)}") from None
   try:
-    variables = load_variables(path, shapes)
+    variables = load_variables(path, shapes, given)
   except CheckpointMismatch as e:
     raise (e.with_hint(_HINT) if description is None else e) from None
+  if given:
+    variables = merge_into(variables, given, source="the word-vector table")
+  elif table_words is not None:
+    try:
+      vectors = glove_table.from_checkpoint(table_words, variables, path)
+    except ValueError as e:
+      raise CheckpointError(_first_line(e)) from None
   return Loaded(config, model, variables, constants, vectors, description)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
+from rvs_jax import glove_table
 from rvs_jax import text as text_lib
 from rvs_jax.data import pipeline, registry
 from rvs_jax.data.synthetic import GLOVE_NAME as SYNTHETIC_GLOVE
@@ -61,8 +62,10 @@ def _warn_long_sentences(samples: list[Sample], max_words: int, where: str) -> N
                     long[0].video_id)
 
 
-def word_vectors(data, workdir: str, samples: list[Sample]) -> text_lib.WordVectors:
-  """The workdir's word-vector table, built from GloVe on first use."""
+def word_vectors(data, workdir: str, samples: list[Sample], most_frequent: int = 0
+                 ) -> text_lib.WordVectors:
+  """The workdir's word-vector table, built from GloVe on first use (with the
+  `most_frequent` GloVe words besides the sentences' words)."""
   path = os.path.join(workdir, WORD_VECTORS_FILE)
   if os.path.exists(path):
     return text_lib.WordVectors.load(path)
@@ -71,7 +74,7 @@ def word_vectors(data, workdir: str, samples: list[Sample]) -> text_lib.WordVect
     raise DataError(f"GloVe file {glove!r} not found: pass --config.data.glove=<path to "
                     "glove.840B.300d.zip or .txt>.")
   vocab = text_lib.vocabulary(s.sentence for s in samples)
-  table = text_lib.WordVectors.from_glove(glove, vocab)
+  table = text_lib.WordVectors.from_glove(glove, vocab, most_frequent=most_frequent)
   logging.info("word vectors: %d of %d words found in %s", len(table), len(vocab), glove)
   os.makedirs(workdir, exist_ok=True)
   table.save(path)
@@ -81,14 +84,18 @@ def word_vectors(data, workdir: str, samples: list[Sample]) -> text_lib.WordVect
 def sentence_lookup(config, workdir: str, samples: list[Sample]):
   """What turns the sentences into the model's text input.
 
-  glove_gru models: the workdir's GloVe table (`word_vectors`). BERT / RoBERTa / XLNet
+  glove_gru models: the workdir's GloVe table (`word_vectors`), flagged to pass row ids
+  when the model carries the table (`glove_table`). BERT / RoBERTa / XLNet
   models: the subword tokenizer of the workdir (`tokenizer.json` +
   `tokenizer_settings.json`), copied there on first use from the converted encoder
   `config.pretrained.text`, so a workdir evaluates without it.
   """
   from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
   if config.model.get("text_name", text.GLOVE_GRU) == text.GLOVE_GRU:
-    return word_vectors(config.data, workdir, samples)
+    if not glove_table.carried(config.model):
+      return word_vectors(config.data, workdir, samples)
+    return word_vectors(config.data, workdir, samples,
+                        config.model.get("text_glove_extra", 0)).in_model()
   return text.workdir_tokenizer(workdir, config.get("pretrained", {}).get("text", ""),
                                 config.data.max_words)
 

@@ -32,6 +32,7 @@ Error policy (`DataError`, a `ValueError`):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import os
@@ -191,6 +192,40 @@ class WordVectors:
     self.table = np.concatenate(
         [np.zeros((1, vectors.shape[1]), np.float32), vectors], axis=0)
 
+  # Whether the input pipeline hands the model row ids into `table` (a glove_gru model
+  # carrying the table, `model.text_glove_vocab` != 0) rather than the vectors.
+  passes_ids = False
+
+  def in_model(self) -> "WordVectors":
+    """This table, flagged so that the pipeline and `predict` pass row ids."""
+    out = copy.copy(self)
+    out.passes_ids = True
+    return out
+
+  def rows(self, count: int) -> np.ndarray:
+    """`table` zero-padded to `count` rows `(count, E)`: the model's `glove_table`.
+
+    Raises:
+      ValueError: the vocabulary does not fit in `count - 1` words.
+    """
+    if count < len(self.table):
+      raise ValueError(f"the vocabulary has {len(self)} words but the model's GloVe "
+                       f"table holds {count - 1} (model.text_glove_vocab); set it to -1 "
+                       "(the vocabulary's size) or larger")
+    out = np.zeros((count, self.dim), np.float32)
+    out[:len(self.table)] = self.table
+    return out
+
+  def extended(self, other: "WordVectors") -> "WordVectors":
+    """This table plus the words of `other` it lacks, appended: the ids of this
+    table's words are unchanged (a model trained on them still reads them)."""
+    new = [w for w in other.words if w not in self._index]
+    rows = other.table[[other._index[w] for w in new]] if new else np.zeros(
+        (0, self.dim), np.float32)
+    out = WordVectors(self._words + new, np.concatenate([self.table[1:], rows]))
+    out.passes_ids = self.passes_ids
+    return out
+
   @property
   def dim(self) -> int:
     return self.table.shape[1]
@@ -207,7 +242,7 @@ class WordVectors:
 
   @classmethod
   def from_glove(cls, path: str | os.PathLike, vocab: Iterable[str],
-                 dim: int = GLOVE_DIM) -> "WordVectors":
+                 dim: int = GLOVE_DIM, most_frequent: int = 0) -> "WordVectors":
     """Streams a GloVe text file (or zip) once, keeping only the words of `vocab`.
 
     Lines are `word v1 ... v_dim`. Some glove.840B lines have spaces inside the word
@@ -220,6 +255,9 @@ class WordVectors:
       path: `glove.*.txt` or a `.zip` containing it.
       vocab: the words to keep.
       dim: vector size.
+      most_frequent: also keep the lower-case words among the first `most_frequent`
+        lines of the file (GloVe files are sorted by corpus frequency): an open
+        vocabulary, at 1.2 MB per 1000 words (300 float32 each).
 
     Returns:
       The table; words of `vocab` not in the file are simply absent (zeros on lookup).
@@ -235,7 +273,7 @@ class WordVectors:
     # glove.840B is 5.6 GB: a minute or more of reading, so a bar counts the bytes.
     meter = progress.bar(_glove_bytes(path), f"scanning {os.path.basename(path)}", "B",
                          unit_scale=True)
-    read = 0
+    read, missing = 0, len(wanted)
     try:
       for lineno, line in enumerate(stream, 1):
         read += len(line)
@@ -244,19 +282,22 @@ class WordVectors:
         # Cheap pre-filter on the first space-separated field, so that the float parsing
         # only happens for wanted words (the file has 2.2 M lines).
         head = line.split(b" ", 1)[0]
-        if head not in wanted and head not in spaced_heads:
+        # Tokens are lower-cased (CSTM), so only lower-case frequent words can be read.
+        frequent = lineno <= most_frequent and head == head.lower()
+        if head not in wanted and head not in spaced_heads and not frequent:
           continue
         fields = line.rstrip(b"\r\n").split(b" ")
         if len(fields) < dim + 1:
           continue
         word = b" ".join(fields[:-dim])
-        if word not in wanted or word in found:
+        if (word not in wanted and not frequent) or word in found:
           continue
         try:
           found[word] = np.asarray([float(x) for x in fields[-dim:]], np.float32)
         except ValueError as e:
           raise DataError(f"{path}:{lineno}: bad vector for {word!r}: {e}") from e
-        if len(found) == len(wanted):
+        missing -= word in wanted
+        if missing == 0 and lineno >= most_frequent:
           break
     finally:
       meter.close()

@@ -96,9 +96,12 @@ def test_glove_table_lookup_equals_the_word_vectors():
   ids = jnp.asarray([[3, 1, 5, 0, 0], [2, 2, 4, 1, 0]], jnp.int32)
   mask = ids > 0
   variables = jit_o0(model.init)(jax.random.key(0), _video(2), ids, mask)
-  assert variables["batch_stats"]["glove_table"].shape == (6, models.WORD_DIM)
+  # Its own collection: not a parameter (the optimizer never sees it), not BN state.
+  assert "glove_table" not in variables["batch_stats"]
+  assert variables["constants"]["text_encoder"]["glove_table"].shape == (
+      6, models.WORD_DIM)
   table = jax.random.normal(jax.random.key(1), (6, models.WORD_DIM)).at[0].set(0.0)
-  variables["batch_stats"]["glove_table"] = table
+  variables["constants"]["text_encoder"]["glove_table"] = table
   # CMAM starts as the identity (zero-initialised gamma): compare the text features.
   lang = jax.jit(lambda v, tok, emb: model.apply(  # pylint: disable=unnecessary-lambda-assignment
       v, _video(2), tok, mask, embeddings=emb,

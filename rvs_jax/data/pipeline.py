@@ -183,8 +183,9 @@ class ExampleLoader:
     self.num_clip_frames, self.stride = num_clip_frames, stride
     self.max_words = max_words
     self.cstm_border_quirk = cstm_border_quirk
-    # A subword tokenizer (`rvs_jax.models.text.SubwordTokenizer`) in the table's place:
-    # the batch's `words` are its token ids, which the model embeds itself.
+    # A subword tokenizer (`rvs_jax.models.text.SubwordTokenizer`) in the table's place,
+    # or a table the model carries (`WordVectors.in_model`): the batch's `words` are
+    # token ids, which the model embeds itself.
     self.passes_ids = bool(getattr(word_vectors, "passes_ids", False))
     n = len(self.samples)
     # Tokenise everything now: text errors surface at construction, with sample ids.
@@ -202,7 +203,7 @@ class ExampleLoader:
         continue
       self.word_ids[i], self.word_mask[i] = ids, mask
       self.unknown_words.update(unknown)
-      if (not self.passes_ids and mask.all()
+      if (isinstance(word_vectors, text_lib.WordVectors) and mask.all()
           and len(text_lib.split_words(s.sentence)) > max_words):
         self.num_truncated += 1
     if errors:

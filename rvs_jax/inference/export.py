@@ -233,12 +233,15 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
     raise ExportError(f"{existing[0]} exists; pass --overwrite to replace it")
   loaded = checkpointing.load(checkpoint, config, word_vectors_file)
   model, variables, c = loaded.model, loaded.variables, loaded.constants
-  if models.reads_token_ids(loaded.config.model):
-    raise ExportError(f"{checkpoint}: exporting a model that reads token ids "
-                      "(BERT / RoBERTa / XLNet, or a GloVe table) is not implemented yet")
+  if loaded.config.model.get("text_name", "glove_gru") != "glove_gru":
+    raise ExportError(f"{checkpoint}: exporting a model that reads subword token ids "
+                      "(BERT / RoBERTa / XLNet) is not implemented yet")
 
   def logits_fn(video, words, word_mask):
-    maps = model.apply(variables, video, words, word_mask, train=False, all_maps=False)
+    # A GloVe table the model carries is exported as its vocab.npz: the artifact reads
+    # the vectors (`embeddings=`), the same rows the table lookup would give.
+    maps = model.apply(variables, video, None, word_mask, embeddings=words,
+                       train=False, all_maps=False)
     return maps["logits"][-1]                                  # (b, S, S)
 
   b, = jax_export.symbolic_shape("b")

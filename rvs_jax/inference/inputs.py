@@ -179,7 +179,7 @@ def encode_sentences(sentences: Sequence[str], vectors: text_lib.WordVectors,
     InputError: an empty sentence, or one in which no word has a vector.
   """
   out = []
-  if getattr(vectors, "passes_ids", False):
+  if not isinstance(vectors, text_lib.WordVectors):
     # A subword tokenizer (BERT / RoBERTa / XLNet): token ids, and the subword tokens
     # (special tokens included) for the per-token pictures.
     for s in sentences:
@@ -192,7 +192,9 @@ def encode_sentences(sentences: Sequence[str], vectors: text_lib.WordVectors,
     return out
   for s in sentences:
     try:
-      vecs, mask, unknown = vectors.encode(s, max_words, allow_all_unknown=True)
+      # A table the model carries (`WordVectors.in_model`) reads row ids.
+      encode = vectors.encode_ids if vectors.passes_ids else vectors.encode
+      vecs, mask, unknown = encode(s, max_words, allow_all_unknown=True)
     except DataError as e:
       raise InputError(f"sentence {s!r}: {str(e).splitlines()[0]}") from None
     tokens = list(text_lib.tokenize(s, max_words).tokens[:int(mask.sum())])

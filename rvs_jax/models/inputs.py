@@ -40,7 +40,7 @@ def reads_token_ids(model: Any) -> bool:
     return False
   get = (model.get if hasattr(model, "get")
          else lambda k, d=None: getattr(model, k, d))
-  return get("text_name", "glove_gru") != "glove_gru" or get("text_glove_vocab", 0) > 0
+  return get("text_name", "glove_gru") != "glove_gru" or get("text_glove_vocab", 0) != 0
 
 
 def input_spec(sizes: Sizes, batch_size: int = 1, model: Any = None

@@ -51,9 +51,13 @@ class ModelConfig:
   text_name: str = "glove_gru"
   text_hidden: int = 300            # C_l: GRU width (300 paper, 512 CSTM) or d_model.
   text_bias: bool = True            # The CSTM checkpoint's GRU has no biases.
-  # GloVe rows carried as a non-trainable variable (token id 0 = pad / unknown word);
-  # 0: no table, the words come as vectors (`embeddings=`).
+  # GloVe rows carried as a non-trainable variable (`constants`; token id 0 = pad /
+  # unknown word); 0: no table, the words come as vectors (`embeddings=`); -1: the
+  # training vocabulary's size plus `text_glove_extra`, set when training starts.
   text_glove_vocab: int = 0
+  # Open vocabulary: the N most frequent (lower-case) GloVe words besides the training
+  # sentences' words, in the table (1.2 MB of checkpoint per 1000 words).
+  text_glove_extra: int = 0
   # BERT / RoBERTa / XLNet (`text.TransformerConfig`; `text_bert` etc. in variants).
   text_vocab_size: int = 30522
   text_layers: int = 12
@@ -134,7 +138,7 @@ class ModelConfig:
   @property
   def uses_token_ids(self) -> bool:
     """Whether the model reads token ids (else GloVe vectors, `embeddings=`)."""
-    return self.text_name != text_models.GLOVE_GRU or self.text_glove_vocab > 0
+    return self.text_name != text_models.GLOVE_GRU or self.text_glove_vocab != 0
 
   def lasp_config(self) -> lasp.LASPConfig:
     cfg = _prefixed(lasp.LASPConfig, self, "lasp_")
@@ -186,18 +190,9 @@ class RVSModel(nn.Module, kw_only=True):
           token_ids.dtype, jnp.floating):
         # Word vectors in the token ids' place: the signature before token ids.
         embeddings = token_ids
-      if embeddings is None:
-        if cfg.text_glove_vocab <= 0:
-          raise ValueError("model.text_glove_vocab is 0 (no GloVe table in the model): "
-                           "pass the word vectors as embeddings=(B, N, 300)")
-        # Non-trainable: stored in `batch_stats`, the collection of state that every
-        # caller already carries, saves, restores and shards but never optimises.
-        table = self.variable(
-            "batch_stats", "glove_table", jnp.zeros,
-            (cfg.text_glove_vocab + 1, inputs.WORD_DIM), jnp.float32).value
-        embeddings = jnp.take(table, token_ids, axis=0)   # (B, N, 300); id 0 = zeros
+      # Token ids are rows of the encoder's GloVe table (`text_encoder.TextEncoder`).
       return text_encoder.TextEncoder(config=cfg.text_config(), name="text_encoder")(
-          embeddings.astype(jnp.float32))
+          token_ids if embeddings is None else embeddings)
     if token_ids is None or not jnp.issubdtype(token_ids.dtype, jnp.integer):
       raise ValueError(f"model.text_name={cfg.text_name!r} reads int token ids (B, N), "
                        f"got {None if token_ids is None else token_ids.dtype}")

@@ -1,7 +1,10 @@
 """The language encoder: word vectors -> GRU -> LayerNorm -> tanh (docs/model.md).
 
-Word lookup (GloVe rows, zeros for pads and unknown words) happens outside the model, in
-`rvs_jax.text`, as in the CSTM code. The GRU follows `torch.nn.GRU` exactly: gate order
+Word lookup (GloVe rows, zeros for pads and unknown words) happens either outside the
+model, in `rvs_jax.text`, as in the CSTM code, or here when the encoder carries the table
+(`glove_vocab` != 0): `constants/text_encoder/glove_table (V + 1, 300)`, row 0 zeros,
+a variable of its own collection, so checkpoints carry it while the optimizer (which
+only sees `params`) and BatchNorm's `batch_stats` updates leave it alone. The GRU follows `torch.nn.GRU` exactly: gate order
 r, z, n in the stacked weights, `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`,
 `h' = (1 - z) * n + z * h`, h0 = 0. The CSTM checkpoint's GRU has no biases
 (`use_bias=False`). It runs over every position, pads included (pads are at the end, so
@@ -16,6 +19,8 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from rvs_jax.models.inputs import WORD_DIM
 
 
 class GRU(nn.Module, kw_only=True):
@@ -62,18 +67,48 @@ class TextConfig:
   Attributes:
     hidden: GRU width C_l (300 in the paper, 512 in CSTM).
     bias: GRU biases (the CSTM checkpoint's GRU has none).
+    glove_vocab: words of the GloVe table the encoder carries (0: none, the words
+      come as vectors; -1: the training vocabulary's size, set when training starts).
   """
   hidden: int = 300
   bias: bool = True
+  glove_vocab: int = 0
+
+
+# The collection of non-trainable values that are neither BatchNorm statistics nor
+# updated by training: the GloVe table.
+CONSTANTS = "constants"
+GLOVE_TABLE = "glove_table"
 
 
 class TextEncoder(nn.Module, kw_only=True):
-  """GRU -> LayerNorm (eps 1e-5, PyTorch's) -> tanh. `(B, N, E)` -> `(B, N, hidden)`."""
+  """[GloVe lookup ->] GRU -> LayerNorm (eps 1e-5, PyTorch's) -> tanh.
+
+  `words`: float `(B, N, E)` vectors, or int `(B, N)` rows of the carried GloVe table
+  (0 = pad / unknown word). Returns `(B, N, hidden)`.
+  """
   config: TextConfig = TextConfig()
 
   @nn.compact
   def __call__(self, words: jax.Array) -> jax.Array:
-    y = GRU(hidden=self.config.hidden, use_bias=self.config.bias, name="gru")(words)
+    vocab = self.config.glove_vocab
+    if jnp.issubdtype(words.dtype, jnp.integer):
+      if vocab == 0:
+        raise ValueError("model.text_glove_vocab is 0 (no GloVe table in the model): "
+                         "pass the word vectors as embeddings=(B, N, 300)")
+      if vocab < 0:
+        raise ValueError("model.text_glove_vocab=-1 means the training vocabulary's "
+                         "size, set when training starts; build the model from the "
+                         "config stored with the checkpoint")
+      table = self.variable(CONSTANTS, GLOVE_TABLE, jnp.zeros, (vocab + 1, WORD_DIM),
+                            jnp.float32).value
+      words = jnp.take(table, words, axis=0)              # (B, N, 300); row 0 zeros
+    elif vocab > 0 and self.is_initializing():
+      # Initialised with vectors (e.g. `embeddings=`): the table still exists.
+      self.variable(CONSTANTS, GLOVE_TABLE, jnp.zeros, (vocab + 1, WORD_DIM),
+                    jnp.float32)
+    y = GRU(hidden=self.config.hidden, use_bias=self.config.bias, name="gru")(
+        words.astype(jnp.float32))
     # PyTorch LayerNorm's eps is 1e-5 (Flax's default is 1e-6).
     y = nn.LayerNorm(epsilon=1e-5, name="norm")(y)
     return jnp.tanh(y)

@@ -36,8 +36,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rvs_jax import checkpointing, datasets, models, progress, sharding
+from rvs_jax import checkpointing, datasets, glove_table, models, progress, sharding
 from rvs_jax.evaluation import frame_eval
+from rvs_jax.models import text_encoder
 from rvs_jax import convert
 from rvs_jax.train import (losses, metric_writers, optim, preemption, startup,
                            workdir_lock)
@@ -46,10 +47,24 @@ TRAIN_KEYS = ("video", "words", "word_mask", "mask", "has_mask", "valid")
 
 
 class TrainState(flax.struct.PyTreeNode):
+  """What training carries from step to step (and what a checkpoint's `state` holds).
+
+  `constants`: the model's non-trainable variables other than BatchNorm statistics (the
+  GloVe table of `glove_table`), `{}` for most models; never optimised or updated.
+  """
   step: jax.Array
   params: Any
   batch_stats: Any
   opt_state: Any
+  constants: Any = flax.struct.field(default_factory=dict)
+
+  def variables(self, params=None) -> dict:
+    """`{"params", "batch_stats"[, "constants"]}` for `model.apply`."""
+    out = {"params": self.params if params is None else params,
+           "batch_stats": self.batch_stats}
+    if self.constants:
+      out["constants"] = self.constants
+    return out
 
 
 def make_train_step(model, tx, train_cfg):
@@ -60,7 +75,7 @@ def make_train_step(model, tx, train_cfg):
 
     def loss_fn(params):
       out, updates = model.apply(
-          {"params": params, "batch_stats": state.batch_stats}, batch["video"],
+          state.variables(params), batch["video"],
           batch["words"], batch["word_mask"], train=True, mutable=["batch_stats"])
       loss, metrics = losses.segmentation_loss(
           out["logits"], batch["mask"], weights, pos_weight=train_cfg.pos_weight,
@@ -72,7 +87,8 @@ def make_train_step(model, tx, train_cfg):
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
-    return TrainState(state.step + 1, params, batch_stats, opt_state), metrics
+    return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                         opt_state=opt_state), metrics
 
   return step
 
@@ -129,6 +145,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   train_samples = datasets.load_samples(config.data, config.data.train_split)
   eval_samples = datasets.load_samples(config.data, config.data.eval_split)
   vectors = datasets.sentence_lookup(config, workdir, train_samples + eval_samples)
+  glove_table.resolve(config, vectors)  # text_glove_vocab=-1: the vocabulary's size.
   pipe = datasets.make_pipeline(config, train_samples, vectors, train=True,
                                 batch_size=tc.batch_size)
   steps_per_epoch = pipe.steps_per_epoch
@@ -144,7 +161,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   def make_state(variables):
     params = variables["params"]
     return TrainState(jnp.zeros((), jnp.int32), params, variables.get("batch_stats", {}),
-                      tx.init(params))
+                      tx.init(params), variables.get(text_encoder.CONSTANTS, {}))
 
   abstract_state = jax.eval_shape(make_state, abstract_vars)
   abstract_state = jax.tree.map(
@@ -160,7 +177,10 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
     logging.info("resuming from step %d (%s)", int(state.step), position)
   else:
     logging.info("initialising the model")
-    state = jax.jit(make_state, out_shardings=repl)(init_variables(config, model, mesh))
+    variables = init_variables(config, model, mesh)
+    if glove_table.carried(config.model):
+      variables = glove_table.fill(variables, vectors)
+    state = jax.jit(make_state, out_shardings=repl)(variables)
     position = None
   step = int(state.step)
   if jax.process_index() == 0:
@@ -173,6 +193,8 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
                      show=tc.progress_bar)
   it = pipe.iterate(position)
   meta_config = json.loads(config.to_json_best_effort())
+  # The words of a carried GloVe table travel with every save (its rows are in `state`).
+  table_meta = glove_table.meta(vectors) if glove_table.carried(config.model) else {}
   last_saved = ckpts.latest_step()
   best_miou, compiled_step = None, None
   meter = _Throughput(tc.batch_size)
@@ -209,7 +231,8 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
       epoch_end = step % steps_per_epoch == 0
       if step % tc.checkpoint_every_steps == 0 or step == total_steps or epoch_end:
         with meter.paused():
-          ckpts.save(step, state, {"data_position": it.state(), "config": meta_config})
+          ckpts.save(step, state, {"data_position": it.state(), "config": meta_config,
+                                   **table_meta})
         last_saved = step
       if tc.eval_every_epochs and ((epoch_end and (step // steps_per_epoch) %
                                     tc.eval_every_epochs == 0) or step == total_steps):
@@ -219,12 +242,13 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
           log.write_scalars(step, {f"eval_{k}": v for k, v in summary.items()
                                    if isinstance(v, float)})
           ckpts.save(step, state, {"data_position": it.state(), "config": meta_config,
-                                   "eval": summary}, metrics={"mIoU": summary["mIoU"]},
-                     best=True)
+                                   "eval": summary, **table_meta},
+                     metrics={"mIoU": summary["mIoU"]}, best=True)
         best_miou = max(best_miou or 0.0, summary["mIoU"])
       if step < total_steps and signals.requested():
         if last_saved != step:
-          ckpts.save(step, state, {"data_position": it.state(), "config": meta_config})
+          ckpts.save(step, state, {"data_position": it.state(), "config": meta_config,
+                                   **table_meta})
           last_saved = step
         logging.warning("%s at step %d: checkpoint saved, stopping; rerun the same "
                         "command to resume", signals.received or "stop signal", step)
@@ -307,7 +331,7 @@ def _evaluate(config, workdir, predict_fn, state, samples, vectors, mesh
   """Scores the eval split; writes `W/eval/<dataset>_<split>_<protocol>.json` too."""
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
-  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  variables = state.variables()
   result = frame_eval.evaluate(predict_fn, variables, pipe, samples, mesh,
                               config.eval.protocol)
   if jax.process_index() == 0:
