@@ -139,3 +139,51 @@ def test_glove_reading_keeps_the_most_frequent_lower_case_words(tmp_path):
   # The words a model was trained with keep their rows; new ones come after.
   assert grown.words == ["red", "zebra"]
   np.testing.assert_array_equal(grown.table[2], 3.5)
+
+
+def _glove_file(tmp_path, words=("the", "zebra", "red")):
+  path = tmp_path / "glove.txt"
+  path.write_text("".join(f"{w} " + " ".join([f"{i}.25"] * 300) + "\n"
+                          for i, w in enumerate(words)))
+  return str(path)
+
+
+def test_a_glove_file_opens_the_vocabulary_of_a_loaded_checkpoint(initialised,
+                                                                  tmp_path):
+  from rvs_jax.inference import segmenter  # pylint: disable=g-import-not-at-top
+  config, variables = initialised
+  workdir = str(tmp_path / "w")
+  _write_step(workdir, config, variables, glove_table.meta(_vectors()))
+  seg = segmenter.load(workdir, glove=_glove_file(tmp_path))
+  sentence, = seg.encode(["the red zebra"])
+  # The checkpoint's words keep their rows ("red" 3, from the table, not the file);
+  # the new ones come after them, past the table's zero padding if it is full.
+  np.testing.assert_array_equal(sentence.vectors, [5, 3, 6, 0, 0])
+  assert sentence.unknown == []
+  grown = glove_table.table(seg.loaded.variables)
+  assert grown.shape == (7, models.WORD_DIM)
+  np.testing.assert_array_equal(grown[3], _vectors().table[3])
+  np.testing.assert_array_equal(grown[5], 0.25)
+  np.testing.assert_array_equal(grown[6], 1.25)
+  # Unknown everywhere: the same clear error as without the file.
+  with pytest.raises(inference_inputs.InputError, match="vocabulary"):
+    seg.encode(["a giraffe"])
+  with pytest.raises(inference_inputs.InputError, match="not found"):
+    segmenter.load(workdir, glove=str(tmp_path / "missing.txt"))
+
+
+def test_an_exported_model_looks_up_absent_words_in_glove(tmp_path):
+  from rvs_jax.inference import export  # pylint: disable=g-import-not-at-top
+
+  class Fake:  # Only `encode` runs: no artifact needed.
+    call = staticmethod(lambda *args: None)
+  meta = {"constants": {"max_words": 5, "word_dim": 300}}
+  model = export.ExportedModel(Fake(), meta, ["red"], np.ones((1, 300)),
+                               glove=_glove_file(tmp_path))
+  vectors, mask, unknown = model.encode("the red giraffe")
+  assert unknown == ["giraffe"] and mask.sum() == 3
+  np.testing.assert_array_equal(vectors[0], 0.25)   # "the", from the file
+  np.testing.assert_array_equal(vectors[1], 1.0)    # "red", the vocabulary's own
+  assert not vectors[2].any()
+  plain = export.ExportedModel(Fake(), meta, ["red"], np.ones((1, 300)))
+  assert plain.encode("the red giraffe")[2] == ["the", "giraffe"]

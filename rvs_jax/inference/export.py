@@ -2,7 +2,7 @@
 
     python -m rvs_jax.inference.export --checkpoint workdir --out model.stablehlo \
         [--platforms cpu,cuda] [--config configs/x.py:args] [--word-vectors FILE] \
-        [--overwrite]
+        [--glove FILE] [--overwrite]
 
 writes three files next to each other (STEM = --out without `.stablehlo`):
 
@@ -18,6 +18,10 @@ writes three files next to each other (STEM = --out without `.stablehlo`):
                    of the other two files (checked by `load`: a corrupted or
                    half-replaced artifact is refused, never run);
   STEM.vocab.npz   the vocabulary: `words` (V,) and `vectors` (V, 300).
+
+`--glove FILE` records a GloVe `.txt` / `.zip` in STEM.json (`glove`; `load(path,
+glove=FILE)` gives or replaces it): the words the vocabulary lacks are looked up there
+when a sentence is encoded (one pass over the file per new set of words).
 
 Loading needs only JAX and NumPy (Pillow for `preprocess` / `segment`): `load(path)`
 uses `jax.export.deserialize`, and the tokenizer, clip rule and frame resize are
@@ -81,7 +85,10 @@ class ExportedModel:
     exported: the `jax.export.Exported`.
   """
 
-  def __init__(self, exported, meta: dict, words: Sequence[str], vectors: np.ndarray):
+  def __init__(self, exported, meta: dict, words: Sequence[str], vectors: np.ndarray,
+               glove: str | None = None):
+    self.glove = glove
+    self._absent: set[str] = set()
     self.exported = exported
     self.meta = meta
     self.constants = meta["constants"]
@@ -110,6 +117,13 @@ class ExportedModel:
     """`(vectors (N, E), mask (N,), unknown words)`; no known word is an error."""
     n, dim = self.constants["max_words"], self.constants["word_dim"]
     tokens = self.tokenize(sentence)
+    new = sorted({t for t in tokens if t not in self._index and t not in self._absent})
+    if new and self.glove:
+      found = _glove_vectors(self.glove, new, dim)
+      self._absent.update(set(new) - set(found))  # Not looked up again.
+      self.words += list(found)
+      self.vectors = np.concatenate([self.vectors] + [v[None] for v in found.values()])
+      self._index = {w: i for i, w in enumerate(self.words)}
     vectors = np.zeros((n, dim), np.float32)
     mask = np.zeros((n,), bool)
     mask[:len(tokens)] = True
@@ -172,8 +186,48 @@ class ExportedModel:
     return masks
 
 
-def load(path: str) -> ExportedModel:
-  """Loads an artifact written by `export_checkpoint` (any of its three paths' stem)."""
+def _glove_vectors(path: str, words: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+  """`{word: vector}` of the `words` found in a GloVe `.txt` (or a `.zip` holding one).
+
+  Lines are `word v1 ... v_dim`, the word everything before the last `dim` fields; the
+  first occurrence wins (as `rvs_jax.text.WordVectors.from_glove`).
+  """
+  import zipfile  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(path):
+    raise ExportError(f"GloVe file {path!r} not found")
+  wanted = {w.encode("utf-8") for w in words}
+  heads = {w.split(b" ", 1)[0] for w in wanted}
+  found = {}
+  archive = zipfile.ZipFile(path) if path.endswith(".zip") else None
+  try:
+    if archive is not None:
+      names = [n for n in archive.namelist() if n.endswith(".txt")]
+      if not names:
+        raise ExportError(f"{path}: no .txt file inside")
+      stream = archive.open(names[0])
+    else:
+      stream = open(path, "rb")  # pylint: disable=consider-using-with
+    with stream:
+      for line in stream:
+        if line.split(b" ", 1)[0] not in heads:
+          continue
+        fields = line.rstrip(b"\r\n").split(b" ")
+        word = b" ".join(fields[:-dim])
+        if len(fields) > dim and word in wanted and word not in found:
+          found[word] = np.asarray([float(x) for x in fields[-dim:]], np.float32)
+          if len(found) == len(wanted):
+            break
+  finally:
+    if archive is not None:
+      archive.close()
+  return {w.decode("utf-8"): v for w, v in sorted(found.items())}
+
+
+def load(path: str, glove: str | None = None) -> ExportedModel:
+  """Loads an artifact written by `export_checkpoint` (any of its three paths' stem).
+
+  `glove`: a GloVe file for the words the vocabulary lacks (default: the one recorded
+  at export, if any)."""
   paths = artifact_paths(path[:-len(".json")] if path.endswith(".json") else path)
   for key, file in paths.items():
     if not os.path.isfile(file):
@@ -197,7 +251,10 @@ def load(path: str) -> ExportedModel:
   exported = jax_export.deserialize(bytearray(blob))
   with np.load(paths["vocab"], allow_pickle=False) as z:
     words, vectors = [str(w) for w in z["words"]], z["vectors"]
-  return ExportedModel(exported, meta, words, vectors)
+  recorded = meta.get("glove")
+  if glove is None and recorded and os.path.isfile(recorded):
+    glove = recorded
+  return ExportedModel(exported, meta, words, vectors, glove)
 
 
 # --------------------------------------------------------------------------------------
@@ -208,7 +265,8 @@ def load(path: str) -> ExportedModel:
 def export_checkpoint(checkpoint: str, out: str, config=None,
                       word_vectors_file: str | None = None,
                       platforms: Sequence[str] = ("cpu",),
-                      overwrite: bool = False) -> dict[str, str]:
+                      overwrite: bool = False,
+                      glove: str | None = None) -> dict[str, str]:
   """Exports a checkpoint's model (see the module docstring).
 
   Args:
@@ -219,6 +277,7 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
     word_vectors_file: optional `.npz` vocabulary replacing the checkpoint's.
     platforms: `jax.export` platforms ("cpu", "cuda", "rocm", "tpu").
     overwrite: replace existing files.
+    glove: a GloVe file recorded for the words the vocabulary lacks (see `load`).
 
   Returns:
     The written paths (`artifact_paths`).
@@ -231,6 +290,8 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
   existing = [p for p in paths.values() if os.path.exists(p)]
   if existing and not overwrite:
     raise ExportError(f"{existing[0]} exists; pass --overwrite to replace it")
+  if glove and not os.path.isfile(glove):
+    raise ExportError(f"GloVe file {glove!r} not found")
   loaded = checkpointing.load(checkpoint, config, word_vectors_file)
   model, variables, c = loaded.model, loaded.variables, loaded.constants
   if loaded.config.model.get("text_name", "glove_gru") != "glove_gru":
@@ -277,6 +338,8 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
       # The name only: the artifact travels, this machine's paths do not.
       "checkpoint": os.path.basename(os.path.normpath(checkpoint)),
       "step": loaded.description.step if loaded.description else None,
+      # A path of this machine, by the user's choice: `load` uses it where it exists.
+      "glove": os.path.abspath(glove) if glove else None,
       "jax_version": jax.__version__,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
@@ -307,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--out", required=True, help="the .stablehlo file to write")
   p.add_argument("--config", help="configs/x.py[:args] replacing the stored config")
   p.add_argument("--word-vectors", help=".npz table replacing the checkpoint's")
+  p.add_argument("--glove", metavar="FILE",
+                 help="GloVe .txt/.zip recorded for the words the vocabulary lacks")
   p.add_argument("--platforms", default="cpu",
                  help="comma-separated jax.export platforms (default cpu)")
   p.add_argument("--overwrite", action="store_true", help="replace existing files")
@@ -315,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = app.load_config_file(args.config) if args.config else None
     paths = export_checkpoint(args.checkpoint, args.out, config, args.word_vectors,
                               [s.strip() for s in args.platforms.split(",") if s.strip()],
-                              args.overwrite)
+                              args.overwrite, args.glove)
   except app.USER_ERRORS as e:  # ExportError, checkpoint, config and data errors.
     print(f"error: {e}", file=sys.stderr)
     return 2

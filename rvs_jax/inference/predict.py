@@ -9,7 +9,9 @@ images (sorted by name, numbers compared as numbers); sentences come from `--tex
 (repeatable) and/or `--texts FILE` (one per line, blank lines and `#` lines skipped).
 `--checkpoint` is a training workdir (best checkpoint, else latest) or a converted
 checkpoint; the config and the word vectors stored with it are used (`--config`,
-`--word-vectors` override them; see `rvs_jax.checkpointing`).
+`--word-vectors` override them; see `rvs_jax.checkpointing`). `--glove FILE` (a GloVe
+`.txt` / `.zip`) looks up the words the checkpoint's vocabulary lacks (GloVe + GRU
+models), which would otherwise be read as zeros.
 
 The segmenting is `rvs_jax.inference.segmenter.Segmenter.stream` (the library API;
 every frame from its own clip, one compilation, masks at the frame's own size, the
@@ -48,7 +50,7 @@ from typing import Sequence
 
 from PIL import Image
 
-from rvs_jax import app, checkpointing, files
+from rvs_jax import app, checkpointing, files, models
 from rvs_jax.data import video_io
 from rvs_jax.inference import inputs, outputs
 from rvs_jax.inference.segmenter import FrameResult, Segmenter, Sentence
@@ -110,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--out", required=True, help="output folder")
   p.add_argument("--config", help="configs/x.py[:args] replacing the stored config")
   p.add_argument("--word-vectors", help=".npz table replacing the checkpoint's")
+  p.add_argument("--glove", metavar="FILE",
+                 help="GloVe .txt/.zip for the words the checkpoint's vocabulary lacks")
   p.add_argument("--threshold", type=float, default=0.5,
                  help="probability above which a pixel is in the mask (default 0.5)")
   p.add_argument("--batch-size", type=int, default=8, help="clips per call (default 8)")
@@ -184,12 +188,17 @@ def _predict_into(args: argparse.Namespace, out: str, t_start: float) -> str:
   config = (replaced if replaced is not None
             else checkpointing.describe(args.checkpoint).config)
   constants = checkpointing.InputConstants.from_config(config)
-  # Sentences are checked against the vocabulary before the weights are loaded.
-  vectors = checkpointing.word_vectors(args.checkpoint, args.word_vectors)
-  sentences = inputs.encode_sentences(texts, vectors, constants.max_words)
+  if not args.glove and not models.reads_token_ids(config.model):
+    # A vocabulary beside the checkpoint: the sentences are checked against it before
+    # the weights are loaded.
+    vectors = checkpointing.word_vectors(args.checkpoint, args.word_vectors)
+    inputs.encode_sentences(texts, vectors, constants.max_words)
 
   segmenter = Segmenter.load(args.checkpoint, replaced, args.word_vectors,
-                             args.batch_size)
+                             args.batch_size, args.glove)
+  # The checkpoint's own vocabulary (a carried GloVe table, a subword tokenizer), grown
+  # from --glove.
+  sentences = segmenter.encode(texts)
   print(f"compiling the model for batches of {args.batch_size} on "
         f"{segmenter.device.platform} ...", file=sys.stderr)
   compile_seconds = segmenter.compile()

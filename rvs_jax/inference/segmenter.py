@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import time
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from rvs_jax import checkpointing, progress
+from rvs_jax import text as text_lib
 from rvs_jax.inference.inputs import (InputError, Sentence, Video, VideoStream,
                                       check_frames, encode_sentences, open_video,
                                       read_video)
@@ -87,9 +89,9 @@ class FrameResult:
 
 
 def load(path: str, config=None, word_vectors: str | None = None,
-         batch_size: int = 8) -> "Segmenter":
+         batch_size: int = 8, glove: str | None = None) -> "Segmenter":
   """A `Segmenter` for a checkpoint: `rvs_jax.load`; see `Segmenter.load`."""
-  return Segmenter.load(path, config, word_vectors, batch_size)
+  return Segmenter.load(path, config, word_vectors, batch_size, glove)
 
 
 class Segmenter:
@@ -99,18 +101,27 @@ class Segmenter:
   as needed; see the module docstring for an example.
   """
 
-  def __init__(self, loaded: checkpointing.Loaded, batch_size: int = 8):
+  def __init__(self, loaded: checkpointing.Loaded, batch_size: int = 8,
+               glove: str | None = None):
     """Puts the weights on the default device and jit-wraps the forward.
 
     Args:
       loaded: `checkpointing.load(...)`.
       batch_size: clips per call (the last batch is padded to it).
+      glove: a GloVe `.txt` / `.zip` in which `encode` looks up the words the
+        checkpoint's vocabulary lacks (glove_gru models; an open vocabulary).
     """
     # pylint: disable=g-import-not-at-top
     import jax
     from rvs_jax.evaluation import frame_eval
     if batch_size < 1:
       raise InputError(f"batch size must be >= 1, got {batch_size}")
+    if glove is not None and not isinstance(loaded.vectors, text_lib.WordVectors):
+      raise InputError("--glove / glove= only applies to GloVe + GRU models; this one "
+                       f"reads subword tokens ({loaded.config.model.text_name})")
+    if glove is not None and not os.path.isfile(glove):
+      raise InputError(f"GloVe file {glove!r} not found")
+    self.glove = glove
     self.loaded = loaded
     self.constants = loaded.constants
     self.batch_size = batch_size
@@ -122,7 +133,7 @@ class Segmenter:
 
   @classmethod
   def load(cls, path: str, config=None, word_vectors: str | None = None,
-           batch_size: int = 8) -> "Segmenter":
+           batch_size: int = 8, glove: str | None = None) -> "Segmenter":
     """A Segmenter for a checkpoint (`checkpointing.load`).
 
     Args:
@@ -132,16 +143,47 @@ class Segmenter:
       config: a ConfigDict replacing the stored config.
       word_vectors: an `.npz` table replacing the checkpoint's vocabulary.
       batch_size: clips per call.
+      glove: a GloVe file for the words the vocabulary lacks (see `__init__`).
 
     Raises:
       checkpointing.CheckpointError: no checkpoint, or one that does not fit the config.
     """
     return cls(checkpointing.load(_checkpoint_of(path), config, word_vectors),
-               batch_size)
+               batch_size, glove)
 
   def encode(self, sentences: Sequence[str]) -> list[Sentence]:
-    """`encode_sentences` with this checkpoint's vocabulary and sentence length."""
+    """`encode_sentences` with this checkpoint's vocabulary and sentence length (grown
+    from the `glove` file by the words it lacks, if one was given)."""
+    if self.glove is not None:
+      self._add_words(sentences)
     return encode_sentences(sentences, self.loaded.vectors, self.constants.max_words)
+
+  def _add_words(self, sentences: Sequence[str]) -> None:
+    """Looks up the sentences' words absent from the vocabulary in `self.glove`."""
+    import jax  # pylint: disable=g-import-not-at-top
+    from rvs_jax import glove_table  # pylint: disable=g-import-not-at-top
+    vectors = self.loaded.vectors
+    wanted = set()
+    for s in sentences:
+      try:
+        wanted.update(t for t in text_lib.tokenize(s, self.constants.max_words).tokens
+                      if t != text_lib.PAD_TOKEN and t not in vectors)
+      except ValueError:
+        continue  # `encode_sentences` reports the sentence.
+    if not wanted:
+      return
+    found = text_lib.WordVectors.from_glove(self.glove, sorted(wanted))
+    if not len(found):
+      return
+    vectors = vectors.extended(found)   # The vocabulary's own ids are unchanged.
+    if vectors.passes_ids:
+      # The model carries the table: it grows by the new rows (another shape, so the
+      # forward compiles again).
+      rows = max(len(vectors) + 1, glove_table.table(self.loaded.variables).shape[0])
+      self.loaded.variables = _with_table(self.loaded.variables, vectors.rows(rows))
+      self.variables = jax.device_put(self.loaded.variables)
+      self._compiled = self._explain = None
+    self.loaded.vectors = vectors
 
   def compile(self) -> float:
     """Compiles the batched forward now (else on first use); returns the seconds."""
@@ -251,6 +293,16 @@ class Segmenter:
       for b in range(len(clips[start:end])):
         results.append(jax.tree.map(lambda x, b=b: np.asarray(x)[b], out))
     return results
+
+
+def _with_table(variables: dict, table: np.ndarray) -> dict:
+  """`variables` with the carried GloVe table replaced by `table` (any row count)."""
+  from rvs_jax import glove_table  # pylint: disable=g-import-not-at-top
+  collection, module, name = glove_table.PATH
+  out = dict(variables)
+  out[collection] = dict(out[collection], **{module: dict(out[collection][module],
+                                                            **{name: table})})
+  return out
 
 
 def _checkpoint_of(path: str) -> str:
