@@ -18,6 +18,9 @@ def __getattr__(name):
   if name == "models":
     import importlib  # pylint: disable=g-import-not-at-top
     return importlib.import_module("rvs_jax.models")
+  if name == "encode_sentences":
+    from rvs_jax import text_features  # pylint: disable=g-import-not-at-top
+    return text_features.encode_sentences
   if name == "load":
     from rvs_jax.inference import segmenter  # pylint: disable=g-import-not-at-top
     return segmenter.load

@@ -712,9 +712,10 @@ def load(path: str, config: ml_collections.ConfigDict | None = None,
   elif config.model.get("text_name", "glove_gru") == "glove_gru":
     vectors = word_vectors(path, word_vectors_file)
   else:  # BERT / RoBERTa / XLNet: the tokenizer the training workdir keeps.
-    from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
+    # text_features imports this module.
+    from rvs_jax import text_features  # pylint: disable=g-import-not-at-top
     try:
-      vectors = text.workdir_tokenizer(
+      vectors = text_features.workdir_tokenizer(
           _workdir_of(path), config.get("pretrained", {}).get("text", ""),
           constants.max_words)
     except ValueError as e:

@@ -90,13 +90,16 @@ def sentence_lookup(config, workdir: str, samples: list[Sample]):
   `tokenizer_settings.json`), copied there on first use from the converted encoder
   `config.pretrained.text`, so a workdir evaluates without it.
   """
-  from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from rvs_jax import text_features
+  from rvs_jax.models import text
+  # pylint: enable=g-import-not-at-top
   if config.model.get("text_name", text.GLOVE_GRU) == text.GLOVE_GRU:
     if not glove_table.carried(config.model):
       return word_vectors(config.data, workdir, samples)
     return word_vectors(config.data, workdir, samples,
                         config.model.get("text_glove_extra", 0)).in_model()
-  return text.workdir_tokenizer(workdir, config.get("pretrained", {}).get("text", ""),
+  return text_features.workdir_tokenizer(workdir, config.get("pretrained", {}).get("text", ""),
                                 config.data.max_words)
 
 

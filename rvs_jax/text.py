@@ -43,7 +43,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from rvs_jax import files, progress
-from rvs_jax.data.types import DataError
+from rvs_jax.errors import DataError
 
 # CSTM: `SENTENCE_SPLIT_REGEX = re.compile(r"(\W+)")`, `--sentence_length 20`,
 # `PAD_TOKEN = ""`.

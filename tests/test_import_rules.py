@@ -76,15 +76,7 @@ def test_models_import_nothing_above_them():
                        "rvs_jax.trainer", "rvs_jax.evaluation", "rvs_jax.inference",
                        "rvs_jax.pictures", "rvs_jax.checkpointing", "rvs_jax.convert",
                        "rvs_jax.testing", "rvs_jax.app")]
-  # Known exceptions, to be moved out of models/ (both imports are inside functions):
-  # the text front door `encode_sentences` reads a converted checkpoint, and the
-  # subword tokenizer raises the pipeline's DataError for a bad sentence.
-  allowed = {("rvs_jax/models/text/encode.py", "rvs_jax.checkpointing"),
-             ("rvs_jax/models/text/tokenizer.py", "rvs_jax.data.types")}
-  found = [v for v in _violations(_files("rvs_jax/models"), above)
-           if not any(v.startswith(f + ":") and f" imports {m}" in v
-                      for f, m in allowed)]
-  assert found == []
+  assert _violations(_files("rvs_jax/models"), above) == []
 
 
 def test_data_never_imports_models():

@@ -16,9 +16,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import rvs_jax
+from rvs_jax import text_features
 from rvs_jax.convert import __main__ as convert_cli
 from rvs_jax.convert import hf
-from rvs_jax.models import text
 from rvs_jax.models.text import tokenizer as tokenizer_lib
 from rvs_jax.testing import hf_tiny
 
@@ -53,9 +54,9 @@ def _reference(src, model, sentences):
 
 def test_encode_sentences_equals_transformers(converted):
   kind, src, out, model = converted
-  feats, mask = text.encode_sentences(out, SENTENCES)
+  feats, mask = rvs_jax.encode_sentences(out, SENTENCES)  # The public name.
   ids_ref, mask_ref, ref = _reference(src, model, SENTENCES)
-  ids, _, tokens = text.load_encoder(out).tokenizer.encode(SENTENCES)
+  ids, _, tokens = text_features.load_encoder(out).tokenizer.encode(SENTENCES)
   np.testing.assert_array_equal(ids, ids_ref)
   np.testing.assert_array_equal(mask, mask_ref)
   assert feats.shape == (4, 20, 32) and feats.dtype == np.float32

@@ -17,7 +17,7 @@ pytest.importorskip("transformers")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import synthetic
-from rvs_jax import checkpointing, models
+from rvs_jax import checkpointing, models, text_features
 from rvs_jax.convert import hf
 from rvs_jax.data import synthetic as synthetic_data
 from rvs_jax.models import text
@@ -62,7 +62,7 @@ def test_model_text_features_are_the_converted_encoders(converted):
   assert models.reads_token_ids(config.model)
   spec = models.input_spec(config.data, 2, model=config.model)
   assert spec[1].shape == (2, 20) and spec[1].dtype == jnp.int32
-  ids, mask, _ = text.load_encoder(ckpt).tokenizer.encode(SENTENCES)
+  ids, mask, _ = text_features.load_encoder(ckpt).tokenizer.encode(SENTENCES)
   variables = jit_o0(model.init)(jax.random.key(0), _video(2), ids, mask)
   variables = checkpointing.merge_into(
       variables, hf.load_text_encoder(ckpt, config.model))
@@ -70,7 +70,7 @@ def test_model_text_features_are_the_converted_encoders(converted):
       model.apply, capture_intermediates=lambda m, _: m.name == "text_encoder"))(
           variables, _video(2), ids, mask)
   got = np.asarray(state["intermediates"]["text_encoder"]["__call__"][0])
-  want, want_mask = text.encode_sentences(ckpt, SENTENCES)
+  want, want_mask = text_features.encode_sentences(ckpt, SENTENCES)
   np.testing.assert_array_equal(mask, want_mask)
   np.testing.assert_allclose(got[mask], want[mask], atol=1e-5)
   with pytest.raises(ValueError, match="reads int token ids"):

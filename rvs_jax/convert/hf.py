@@ -12,7 +12,7 @@ safetensors folders convert without torch; `.bin` folders need torch.
 `OUT` holds `variables/` (the encoder under `params/text_encoder`, the place it has
 in `RVSModel`), `tokenizer.json` (copied) and `conversion.json` with the encoder's
 `text` fields (`ModelConfig.text_*`), the tokenizer's pad token and sides, the source
-files' sha256 and the key mapping. `rvs_jax.models.text.encode_sentences(OUT, ...)`
+files' sha256 and the key mapping. `rvs_jax.encode_sentences(OUT, ...)`
 runs it; `--config.pretrained.text=OUT` loads it into a model whose `text_*` fields
 agree (`rvs_jax.convert.hf.load_text_encoder`).
 
@@ -306,13 +306,12 @@ def load_text_encoder(directory: str | os.PathLike, model) -> dict:
   """
   # pylint: disable=g-import-not-at-top
   from rvs_jax import checkpointing, models
-  from rvs_jax.models.text import encode
   # pylint: enable=g-import-not-at-top
   directory = os.fspath(directory)
   where = os.path.join(directory, checkpointing.CONVERSION_FILE)
   meta = checkpointing.read_conversion(directory)
   try:
-    stored = encode.stored_config(meta, where)
+    stored = text_models.stored_config(meta, where)
   except ValueError as e:
     raise ConversionError(str(e)) from None
   cfg = model if isinstance(model, models.ModelConfig) else models.model_config(model)

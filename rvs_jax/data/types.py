@@ -13,6 +13,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from rvs_jax import errors
+
 
 class VideoSource(Protocol):
   """Where the frames of one video live (an mp4 file, a folder of images, ...)."""
@@ -38,8 +40,8 @@ class MaskSource(Protocol):
     """
 
 
-class DataError(ValueError):
-  """Bad input data; the message names the file and the sample."""
+# Defined at the bottom of the package (the tokenizers raise it too); re-exported.
+DataError = errors.DataError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,8 +5,9 @@
   `transformers`' `BertModel`, `RobertaModel` and `XLNetModel` (last hidden state);
   `config.TransformerConfig` their hyper-parameters; `tokenizer.SubwordTokenizer` the
   matching tokenisation (the `tokenizers` library, a checkpoint's `tokenizer.json`).
-* `encode_sentences(converted_dir, sentences)`: features of sentences with a
-  checkpoint converted by `python -m rvs_jax.convert {bert,roberta,xlnet}`.
+
+Reading a converted checkpoint (`encode_sentences`, `load_encoder`, a workdir's copy of
+the tokenizer) is `rvs_jax.text_features`, above this package.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import dataclasses
 
 from rvs_jax.models.text.bert import BERT
 from rvs_jax.models.text.config import (GLOVE_GRU, NAMES, TRANSFORMERS,
-                                        TransformerConfig, from_hf_config, mismatches)
-from rvs_jax.models.text.encode import (encode_sentences, load_encoder,
-                                        workdir_tokenizer)
+                                        TransformerConfig, from_hf_config, mismatches,
+                                        stored_config)
 from rvs_jax.models.text.roberta import RoBERTa
-from rvs_jax.models.text.tokenizer import SubwordTokenizer, TokenizerError
+from rvs_jax.models.text.tokenizer import (SubwordTokenizer, TokenizerError,
+                                           load_tokenizer)
 from rvs_jax.models.text.xlnet import XLNet
 
 _MODULES = {"bert": BERT, "roberta": RoBERTa, "xlnet": XLNet}
@@ -36,6 +37,6 @@ def text_fields(cfg: TransformerConfig) -> dict:
 
 
 __all__ = ["BERT", "GLOVE_GRU", "NAMES", "RoBERTa", "SubwordTokenizer", "TRANSFORMERS",
-           "TokenizerError", "TransformerConfig", "XLNet", "encode_sentences",
-           "encoder_module", "from_hf_config", "load_encoder", "mismatches",
-           "text_fields", "workdir_tokenizer"]
+           "TokenizerError", "TransformerConfig", "XLNet", "encoder_module",
+           "from_hf_config", "load_tokenizer", "mismatches", "stored_config",
+           "text_fields"]

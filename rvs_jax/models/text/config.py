@@ -160,3 +160,18 @@ def from_hf_config(name: str, cfg: Mapping[str, Any], where: str = "config.json"
   if problems:
     raise ValueError(f"{where}: cannot build {name}: " + "; ".join(problems))
   return TransformerConfig(**out)
+
+
+def stored_config(meta: dict, where: str) -> TransformerConfig:
+  """The `TransformerConfig` of a text conversion's `conversion.json` contents."""
+  fields = meta.get("text")
+  if not isinstance(fields, dict) or meta.get("kind") not in TRANSFORMERS:
+    raise ValueError(f"{where}: not a converted text encoder (kind "
+                     f"{meta.get('kind')!r}; python -m rvs_jax.convert "
+                     f"{{{','.join(TRANSFORMERS)}}} writes one)")
+  known = {f.name for f in dataclasses.fields(TransformerConfig)}
+  values = {k[len("text_"):]: v for k, v in fields.items() if k.startswith("text_")}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise ValueError(f"{where}: unknown text fields {unknown}")
+  return TransformerConfig(**values)

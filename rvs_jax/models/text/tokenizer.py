@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rvs_jax.errors import DataError
+
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
@@ -167,7 +169,6 @@ class SubwordTokenizer:
       ValueError (`DataError`): a blank sentence or a different `max_len`.
     """
     del allow_all_unknown  # Subwords cover every word (or map it to the unk token).
-    from rvs_jax.data.types import DataError  # pylint: disable=g-import-not-at-top
     if max_len is not None and max_len != self.max_length:
       raise DataError(f"the tokenizer pads to {self.max_length} tokens, not {max_len}")
     if not isinstance(sentence, str) or not sentence.strip():
@@ -192,3 +193,24 @@ class SubwordTokenizer:
         len(encodings), self.max_length)
     mask = np.asarray([e.attention_mask for e in encodings], bool).reshape(ids.shape)
     return ids, mask, [list(e.tokens) for e in encodings]
+
+
+# The tokenizer's settings beside a training workdir's copy of `tokenizer.json`.
+SETTINGS_FILE = "tokenizer_settings.json"
+
+
+def load_tokenizer(directory: str, meta: dict, max_length: int = 20
+                   ) -> "SubwordTokenizer":
+  """The tokenizer stored in a text conversion (`tokenizer.json` + its settings)."""
+  path = os.path.join(directory, TOKENIZER_FILE)
+  if not os.path.isfile(path):
+    raise TokenizerError(f"{directory}: no {TOKENIZER_FILE}")
+  settings = meta.get("tokenizer") or {}
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  return SubwordTokenizer(
+      text, Settings(
+          pad_token=settings.get("pad_token", ""),
+          padding_side=settings.get("padding_side", "right"),
+          truncation_side=settings.get("truncation_side", "right")),
+      max_length, where=path)

@@ -1,11 +1,15 @@
 """`encode_sentences`: a converted BERT / RoBERTa / XLNet checkpoint on sentences.
 
-    feats, mask = rvs_jax.models.text.encode_sentences("ckpt/bert", ["a red car"])
+    feats, mask = rvs_jax.encode_sentences("ckpt/bert", ["a red car"])
     # feats float32 (B, 20, C): the encoder's last hidden state; mask bool (B, 20)
 
 The same numbers as `transformers`' `model(**tokenizer(sentences, padding="max_length",
 truncation=True, max_length=20)).last_hidden_state` at the real tokens (special tokens
 included; pads are `mask == False` and their features are not meaningful).
+
+This is the checkpoint-reading front door of the text encoders (`rvs_jax.models.text`
+holds the modules and the tokenizer, and reads no checkpoint); it also keeps a training
+workdir's copy of the tokenizer (`workdir_tokenizer`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Sequence
 import jax
 import numpy as np
 
+from rvs_jax import checkpointing, files
+from rvs_jax.models import text as text_models
 from rvs_jax.models.text import config as config_lib
 from rvs_jax.models.text import tokenizer as tokenizer_lib
 
@@ -32,41 +38,6 @@ class LoadedEncoder:
   tokenizer: tokenizer_lib.SubwordTokenizer
 
 
-def stored_config(meta: dict, where: str) -> config_lib.TransformerConfig:
-  """The `TransformerConfig` of a text conversion's `conversion.json` contents."""
-  fields = meta.get("text")
-  if not isinstance(fields, dict) or meta.get("kind") not in config_lib.TRANSFORMERS:
-    raise ValueError(f"{where}: not a converted text encoder (kind "
-                     f"{meta.get('kind')!r}; python -m rvs_jax.convert "
-                     f"{{{','.join(config_lib.TRANSFORMERS)}}} writes one)")
-  known = {f.name for f in dataclasses.fields(config_lib.TransformerConfig)}
-  values = {k[len("text_"):]: v for k, v in fields.items() if k.startswith("text_")}
-  unknown = sorted(set(values) - known)
-  if unknown:
-    raise ValueError(f"{where}: unknown text fields {unknown}")
-  return config_lib.TransformerConfig(**values)
-
-
-def load_tokenizer(directory: str, meta: dict, max_length: int = 20
-                   ) -> tokenizer_lib.SubwordTokenizer:
-  """The tokenizer stored in a text conversion (`tokenizer.json` + its settings)."""
-  path = os.path.join(directory, tokenizer_lib.TOKENIZER_FILE)
-  if not os.path.isfile(path):
-    raise tokenizer_lib.TokenizerError(f"{directory}: no {tokenizer_lib.TOKENIZER_FILE}")
-  settings = meta.get("tokenizer") or {}
-  with open(path, encoding="utf-8") as f:
-    text = f.read()
-  return tokenizer_lib.SubwordTokenizer(
-      text, tokenizer_lib.Settings(
-          pad_token=settings.get("pad_token", ""),
-          padding_side=settings.get("padding_side", "right"),
-          truncation_side=settings.get("truncation_side", "right")),
-      max_length, where=path)
-
-
-SETTINGS_FILE = "tokenizer_settings.json"
-
-
 def workdir_tokenizer(workdir: str, converted_dir: str = "", max_length: int = 20
                       ) -> tokenizer_lib.SubwordTokenizer:
   """The tokenizer a training workdir keeps (copied from `converted_dir` first).
@@ -74,9 +45,8 @@ def workdir_tokenizer(workdir: str, converted_dir: str = "", max_length: int = 2
   Raises:
     TokenizerError: neither the workdir nor `converted_dir` has one.
   """
-  from rvs_jax import checkpointing, files  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, tokenizer_lib.TOKENIZER_FILE)
-  settings_path = os.path.join(workdir, SETTINGS_FILE)
+  settings_path = os.path.join(workdir, tokenizer_lib.SETTINGS_FILE)
   if not (os.path.isfile(path) and os.path.isfile(settings_path)):
     if not converted_dir:
       raise tokenizer_lib.TokenizerError(
@@ -84,7 +54,7 @@ def workdir_tokenizer(workdir: str, converted_dir: str = "", max_length: int = 2
           "model needs --config.pretrained.text=DIR (python -m rvs_jax.convert bert "
           "HF_DIR --out DIR)")
     meta = checkpointing.read_conversion(converted_dir)
-    tok = load_tokenizer(converted_dir, meta, max_length)
+    tok = tokenizer_lib.load_tokenizer(converted_dir, meta, max_length)
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(converted_dir, tokenizer_lib.TOKENIZER_FILE),
               encoding="utf-8") as f:
@@ -96,26 +66,23 @@ def workdir_tokenizer(workdir: str, converted_dir: str = "", max_length: int = 2
     return tok
   with open(settings_path, encoding="utf-8") as f:
     settings = json.load(f)
-  return load_tokenizer(workdir, {"tokenizer": settings}, max_length)
+  return tokenizer_lib.load_tokenizer(workdir, {"tokenizer": settings}, max_length)
 
 
 @functools.lru_cache(maxsize=4)
 def _load(directory: str, max_length: int) -> LoadedEncoder:
-  # checkpointing imports rvs_jax.models: imported here to keep the package acyclic.
-  from rvs_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from rvs_jax.models import text  # pylint: disable=g-import-not-at-top
-
   meta = checkpointing.read_conversion(directory)
   try:
-    cfg = stored_config(meta, os.path.join(directory, checkpointing.CONVERSION_FILE))
+    cfg = config_lib.stored_config(
+        meta, os.path.join(directory, checkpointing.CONVERSION_FILE))
   except ValueError as e:
     raise checkpointing.CheckpointError(str(e)) from None
   tree = checkpointing.load_converted(directory)
   params = tree.get("params", {}).get("text_encoder")
   if params is None:
     raise checkpointing.CheckpointError(f"{directory}: no params/text_encoder")
-  return LoadedEncoder(cfg, text.encoder_module(cfg), params,
-                       load_tokenizer(directory, meta, max_length))
+  return LoadedEncoder(cfg, text_models.encoder_module(cfg), params,
+                       tokenizer_lib.load_tokenizer(directory, meta, max_length))
 
 
 def load_encoder(converted_dir: str | os.PathLike, max_length: int = 20
