@@ -8,9 +8,10 @@ Two kinds of checkpoint path:
     W/best/<step>/{state,meta}          the save with the best evaluation mIoU
     W/word_vectors.npz                  the vocabulary (`rvs_jax.text.WordVectors`)
 
-  `state` holds `{"step", "params", "batch_stats", "opt_state"}`; `meta` (JSON) holds the
-  whole config, the input pipeline position after this step and, for `best`, the
-  evaluation metrics. Orbax writes each step into a temporary folder and renames it when
+  `state` holds `{"step", "params", "batch_stats", "opt_state"}` and, for a model that
+  carries its GloVe table (`rvs_jax.glove_table`), `constants`; `meta` (JSON) holds the
+  whole config, the input pipeline position after this step, the table's words
+  (`glove_words`) and, for `best`, the evaluation metrics. Orbax writes each step into a temporary folder and renames it when
   complete, so a process killed mid-save leaves the previous step as the latest one; a
   step broken afterwards (truncated, emptied) is skipped with a warning naming it.
   Readers use `best/` if it has a step, else `checkpoints/`; a step folder
@@ -18,11 +19,14 @@ Two kinds of checkpoint path:
 
 * a converted checkpoint (`python -m rvs_jax.convert`):
 
-    DIR/variables/      Orbax `StandardCheckpointer` tree {"params", "batch_stats"}
+    DIR/variables/      Orbax `StandardCheckpointer` tree {"params", "batch_stats"[,
+                        "constants"]}
                         (paths from the model root, also for a partial tree)
     DIR/conversion.json what was converted (source, sha256, key mapping), the model
                         section (`model_config`) and the input sizes (`input`) as JSON
-    DIR/word_vectors.npz optional vocabulary (or `--word-vectors`)
+    DIR/word_vectors.npz optional vocabulary (or `--word-vectors`; not needed when the
+                        model carries its table, whose words are then `glove_words`
+                        in conversion.json)
 
 A checkpoint folder is data only: configs travel inside it as JSON, and the name of the
 config file a conversion used is provenance, never imported, so no checkpoint can run

@@ -5,7 +5,7 @@
   video       (B, T, H, W, 3) float32  RGB in [0, 1]; H, W multiples of 32
   token_ids   (B, N) int32             the tokenizer's ids (BERT, RoBERTa, XLNet), or
                                        rows of the model's GloVe table (glove_gru with
-                                       `text_glove_vocab` > 0; 0 = pad / unknown word)
+                                       `text_glove_vocab` != 0; 0 = pad / unknown word)
   token_mask  (B, N) bool              True for real tokens
 
 A glove_gru model without a table (`text_glove_vocab` 0, every checkpoint trained

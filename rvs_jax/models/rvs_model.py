@@ -210,7 +210,7 @@ class RVSModel(nn.Module, kw_only=True):
     Args:
       video: float32 `(B, T, H, W, 3)` RGB in [0, 1]; H and W multiples of 32.
       token_ids: int32 `(B, N)`: the tokenizer's ids (transformers), or GloVe table
-        rows (glove_gru with `text_glove_vocab` > 0; 0 = pad / unknown word). For
+        rows (glove_gru with `text_glove_vocab` != 0; 0 = pad / unknown word). For
         glove_gru a float32 `(B, N, 300)` here is taken as `embeddings`.
       word_mask: bool `(B, N)`, True for real tokens.
       train: BatchNorm in training mode (batch statistics, updates `batch_stats`).
