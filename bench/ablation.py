@@ -1,6 +1,7 @@
-"""The paper's ablation tables (V-IX; X once its rows exist) on the synthetic benchmark.
+"""The paper's ablation tables (V-X) on the synthetic benchmark.
 
-  python bench/ablation.py --out ablation_out [--tables V,VI,VII,VIII,IX]
+  python bench/ablation.py --out ablation_out [--tables V,VI,VII,VIII,IX,X]
+      [--text-checkpoint text_bert=ckpt/bert --text-checkpoint text_roberta=...]
       [--rows temporal_only,plus_cmam_plus+cmam_plus_stages_12,...]
       [--seeds 0,1,2] [--steps 1076] [--data synthetic_data]
 
@@ -13,7 +14,10 @@ so an interrupted sweep continues where it stopped.
 `--tables` takes the rows of each table from `rvs_jax.models.variants.TABLES` (a row
 shared by two tables runs once). `--rows` separates rows by commas; one row may combine
 several variant names with `+` (they are applied in order, as in a config's `:args`),
-so a row that no name covers can still be run.
+so a row that no name covers can still be run. Table X's transformer rows (`text_bert`,
+`text_roberta`, `text_xlnet`) need the converted encoder of each (`python -m
+rvs_jax.convert bert HF_DIR --out DIR`) as `--text-checkpoint NAME=DIR`; it becomes the
+row's `config.pretrained.text`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ def run(row: str, seed: int, args) -> dict:
   config = app.load_config_file(f"{SYNTHETIC}:{','.join(row.split('+'))},tiny")
   config.seed = seed
   config.data.root = args.data
+  for part in row.split("+"):
+    if part in variants.TEXT_ENCODERS:
+      config.pretrained.text = args.text_checkpoints[part]
   config.train.eval_every_epochs = 1000  # Only after the last step.
   config.train.progress_bar = False
   if args.steps:
@@ -94,11 +101,29 @@ def plot(results: dict[str, list[dict]], path: str) -> None:
   fig.savefig(path, dpi=120)
 
 
-def select_rows(tables: str, rows: str) -> list[str]:
+def text_checkpoints(pairs) -> dict[str, str]:
+  """`--text-checkpoint NAME=DIR` values as `{NAME: DIR}`.
+
+  Raises:
+    SystemExit: not NAME=DIR, or NAME not a `TEXT_ENCODERS` variant.
+  """
+  out = {}
+  for pair in pairs or ():
+    name, sep, directory = pair.partition("=")
+    if not sep or not directory or name not in variants.TEXT_ENCODERS:
+      raise SystemExit(f"--text-checkpoint {pair!r}: expected NAME=DIR with NAME one of "
+                       f"{', '.join(variants.TEXT_ENCODERS)}")
+    out[name] = directory
+  return out
+
+
+def select_rows(tables: str, rows: str, checkpoints: dict[str, str] | None = None
+                ) -> list[str]:
   """The rows to run: `rows` (comma-separated, `+` inside a row) or those of `tables`.
 
   Raises:
-    SystemExit: an unknown table, a table without rows yet, or an unknown variant name.
+    SystemExit: an unknown table, a table without rows yet, an unknown variant name,
+      or a text-encoder row without its `checkpoints` entry.
   """
   if rows.strip():
     selected = [r.strip() for r in rows.split(",") if r.strip()]
@@ -120,6 +145,11 @@ def select_rows(tables: str, rows: str) -> list[str]:
       variants.check_names(parts)
     except ValueError as e:
       raise SystemExit(f"row {row!r}: {e}") from None
+    for part in parts:
+      if part in variants.TEXT_ENCODERS and part not in (checkpoints or {}):
+        raise SystemExit(f"row {row!r} needs its converted encoder: --text-checkpoint "
+                         f"{part}=DIR (python -m rvs_jax.convert "
+                         f"{variants.TEXT_ENCODERS[part]['text_name']} HF_DIR --out DIR)")
   return selected
 
 
@@ -132,10 +162,14 @@ def main(argv=None) -> None:
   p.add_argument("--rows", default="",
                  help="comma list of rows, each a variant name or names joined by + "
                  "(overrides --tables)")
+  p.add_argument("--text-checkpoint", action="append", default=[],
+                 metavar="NAME=DIR", help="converted encoder of a Table X row "
+                 "(text_bert, text_roberta, text_xlnet); repeat for each")
   p.add_argument("--seeds", default="0")
   p.add_argument("--steps", type=int, default=0, help="0 = the config's schedule")
   args = p.parse_args(argv)
-  rows = select_rows(args.tables, args.rows)
+  args.text_checkpoints = text_checkpoints(args.text_checkpoint)
+  rows = select_rows(args.tables, args.rows, args.text_checkpoints)
   platform.configure()
   seeds = [int(s) for s in args.seeds.split(",")]
   os.makedirs(args.out, exist_ok=True)

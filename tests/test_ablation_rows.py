@@ -48,7 +48,8 @@ def test_every_table_row_is_a_named_variant():
   assert set(variants.TABLES) == {"V", "VI", "VII", "VIII", "IX", "X"}
   for table, rows in variants.TABLES.items():
     assert len(set(rows)) == len(rows), table
-    assert all(r in variants.ABLATIONS for r in rows), table
+    assert all(r in variants.ABLATIONS or (table == "X" and r in variants.TEXT_ENCODERS)
+               for r in rows), table
   # The rows the issue found unnamed: VI-1, VII-2..5, VIII-5.
   assert variants.TABLES["VI"][0] == "cmam_plus_stages_none"
   assert variants.TABLES["VII"][1:5] == tuple(
@@ -91,7 +92,14 @@ def test_ablation_bench_selects_tables_and_rows():
   # --rows: commas between rows, `+` inside one (a combination no name covers).
   assert ablation.select_rows("V", " full, plus_cmam_plus+lasp_54 ") == [
       "full", "plus_cmam_plus+lasp_54"]
-  for tables, rows, message in (("XI", "", "unknown table"), ("X", "", "no rows yet"),
+  # Table X: the transformer rows run with their converted encoders only.
+  ckpts = {k: f"ckpt/{k}" for k in variants.TEXT_ENCODERS}
+  assert ablation.select_rows("X", "", ckpts) == ["full", *variants.TEXT_ENCODERS]
+  assert ablation.text_checkpoints(["text_bert=ckpt/bert"]) == {"text_bert": "ckpt/bert"}
+  with pytest.raises(SystemExit, match="NAME=DIR"):
+    ablation.text_checkpoints(["bert=ckpt/bert"])
+  for tables, rows, message in (("XI", "", "unknown table"),
+                                ("X", "", "--text-checkpoint text_bert=DIR"),
                                 ("V", "fulll", "unknown variant"),
                                 ("V", "full+tiny", "always added")):
     with pytest.raises(SystemExit, match=message):

@@ -108,8 +108,9 @@ TEXT_ENCODERS: dict[str, dict[str, Any]] = {
 }
 
 
-# Each table's rows in the paper's order (rows of `ABLATIONS`). Table X's rows are the
-# `TEXT_ENCODERS` variants; the ablation bench cannot run them yet.
+# Each table's rows in the paper's order (rows of `ABLATIONS`; Table X: the GloVe + GRU
+# `full` model, then the `TEXT_ENCODERS`, which the ablation bench runs given their
+# converted checkpoints, `--text-checkpoint text_bert=DIR`).
 TABLES: dict[str, tuple[str, ...]] = {
     "V": ("temporal_only", "plus_spatial", "plus_cmam", "plus_cmam_plus", "full"),
     "VI": ("cmam_plus_stages_none", "cmam_plus_stages_1", "cmam_plus_stages_12",
@@ -119,7 +120,7 @@ TABLES: dict[str, tuple[str, ...]] = {
             "plus_cmam_plus"),
     "VIII": ("plus_cmam_plus", "lasp_54", "lasp_54_43", "full", "lasp_54_43_32_21"),
     "IX": ("lasp_fg_only", "full"),
-    "X": (),  # `TEXT_ENCODERS`' rows need converted checkpoints: not yet runnable.
+    "X": ("full", "text_bert", "text_roberta", "text_xlnet"),
 }
 
 # The component each table varies: the `ModelConfig` fields in which a row may differ
@@ -130,7 +131,8 @@ TABLE_FIELDS: dict[str, frozenset[str]] = {
     "VII": frozenset({"cmam", "cmam_stages", "language_fusion"}),
     "VIII": frozenset({"lasp_pairs"}),
     "IX": frozenset({"lasp_fg_only"}),
-    "X": frozenset(),
+    # The language encoder: every field a `TEXT_ENCODERS` variant sets.
+    "X": frozenset(k for v in TEXT_ENCODERS.values() for k in v),
 }
 
 NAMES = (*BASES, *SIZES, *ABLATIONS, *TEXT_ENCODERS)
