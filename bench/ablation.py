@@ -111,7 +111,8 @@ def text_checkpoints(pairs) -> dict[str, str]:
   for pair in pairs or ():
     name, sep, directory = pair.partition("=")
     if not sep or not directory or name not in variants.TEXT_ENCODERS:
-      raise SystemExit(f"--text-checkpoint {pair!r}: expected NAME=DIR with NAME one of "
+      raise SystemExit(f"--text-checkpoint {pair!r}: expected NAME=DIR with NAME one "
+                       "of "
                        f"{', '.join(variants.TEXT_ENCODERS)}")
     out[name] = directory
   return out
@@ -149,7 +150,8 @@ def select_rows(tables: str, rows: str, checkpoints: dict[str, str] | None = Non
       if part in variants.TEXT_ENCODERS and part not in (checkpoints or {}):
         raise SystemExit(f"row {row!r} needs its converted encoder: --text-checkpoint "
                          f"{part}=DIR (python -m rvs_jax.convert "
-                         f"{variants.TEXT_ENCODERS[part]['text_name']} HF_DIR --out DIR)")
+                         f"{variants.TEXT_ENCODERS[part]['text_name']} HF_DIR "
+                         "--out DIR)")
   return selected
 
 

@@ -11,11 +11,12 @@ Two kinds of checkpoint path:
   `state` holds `{"step", "params", "batch_stats", "opt_state"}` and, for a model that
   carries its GloVe table (`rvs_jax.glove_table`), `constants`; `meta` (JSON) holds the
   whole config, the input pipeline position after this step, the table's words
-  (`glove_words`) and, for `best`, the evaluation metrics. Orbax writes each step into a temporary folder and renames it when
-  complete, so a process killed mid-save leaves the previous step as the latest one; a
-  step broken afterwards (truncated, emptied) is skipped with a warning naming it.
-  Readers use `best/` if it has a step, else `checkpoints/`; a step folder
-  (`W/best/60`, `W/checkpoints/8`) given as the path is read as it is, no fallback.
+  (`glove_words`) and, for `best`, the evaluation metrics. Orbax writes each step into a
+  temporary folder and renames it when complete, so a process killed mid-save leaves the
+  previous step as the latest one; a step broken afterwards (truncated, emptied) is
+  skipped with a warning naming it. Readers use `best/` if it has a step, else
+  `checkpoints/`; a step folder (`W/best/60`, `W/checkpoints/8`) given as the path is
+  read as it is, no fallback.
 
 * a converted checkpoint (`python -m rvs_jax.convert`):
 
@@ -250,13 +251,15 @@ class Checkpoints:
            best: bool = False) -> None:
     manager = self.best if best else self.latest
     manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(_stored_items(state)), meta=ocp.args.JsonSave(meta)),
+        state=ocp.args.StandardSave(_stored_items(state)),
+        meta=ocp.args.JsonSave(meta)),
         metrics=metrics)
 
   def restore(self, abstract_state, which: str = "latest"):
     """`(state, meta)` of the newest intact step of 'latest' or 'best', or None."""
     manager = self.best if which == "best" else self.latest
-    target = _stored_items(jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state))
+    target = _stored_items(
+        jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state))
 
     def read(step):
       out = manager.restore(step, args=ocp.args.Composite(

@@ -99,8 +99,8 @@ def sentence_lookup(config, workdir: str, samples: list[Sample]):
       return word_vectors(config.data, workdir, samples)
     return word_vectors(config.data, workdir, samples,
                         config.model.get("text_glove_extra", 0)).in_model()
-  return text_features.workdir_tokenizer(workdir, config.get("pretrained", {}).get("text", ""),
-                                config.data.max_words)
+  return text_features.workdir_tokenizer(
+      workdir, config.get("pretrained", {}).get("text", ""), config.data.max_words)
 
 
 def make_pipeline(config, samples, vectors, *, train: bool, batch_size: int,

@@ -28,7 +28,8 @@ def carried(model: Any) -> bool:
   """Whether a model config (`config.model` or `ModelConfig`) carries the table."""
   get = (model.get if hasattr(model, "get")
          else lambda k, d=None: getattr(model, k, d))
-  return get("text_name", "glove_gru") == "glove_gru" and get("text_glove_vocab", 0) != 0
+  return (get("text_name", "glove_gru") == "glove_gru"
+          and get("text_glove_vocab", 0) != 0)
 
 
 def resolve(config, vectors: text_lib.WordVectors) -> None:

@@ -210,7 +210,8 @@ class WordVectors:
     """
     if count < len(self.table):
       raise ValueError(f"the vocabulary has {len(self)} words but the model's GloVe "
-                       f"table holds {count - 1} (model.text_glove_vocab); set it to -1 "
+                       f"table holds {count - 1} (model.text_glove_vocab); set it to "
+                       "-1 "
                        "(the vocabulary's size) or larger")
     out = np.zeros((count, self.dim), np.float32)
     out[:len(self.table)] = self.table

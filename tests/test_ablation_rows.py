@@ -95,7 +95,8 @@ def test_ablation_bench_selects_tables_and_rows():
   # Table X: the transformer rows run with their converted encoders only.
   ckpts = {k: f"ckpt/{k}" for k in variants.TEXT_ENCODERS}
   assert ablation.select_rows("X", "", ckpts) == ["full", *variants.TEXT_ENCODERS]
-  assert ablation.text_checkpoints(["text_bert=ckpt/bert"]) == {"text_bert": "ckpt/bert"}
+  assert ablation.text_checkpoints(["text_bert=ckpt/bert"]) == {
+      "text_bert": "ckpt/bert"}
   with pytest.raises(SystemExit, match="NAME=DIR"):
     ablation.text_checkpoints(["bert=ckpt/bert"])
   for tables, rows, message in (("XI", "", "unknown table"),

@@ -1,14 +1,16 @@
 """The language encoder: word vectors -> GRU -> LayerNorm -> tanh (docs/model.md).
 
-Word lookup (GloVe rows, zeros for pads and unknown words) happens either outside the
-model, in `rvs_jax.text`, as in the CSTM code, or here when the encoder carries the table
-(`glove_vocab` != 0): `constants/text_encoder/glove_table (V + 1, 300)`, row 0 zeros,
-a variable of its own collection, so checkpoints carry it while the optimizer (which
-only sees `params`) and BatchNorm's `batch_stats` updates leave it alone. The GRU follows `torch.nn.GRU` exactly: gate order
-r, z, n in the stacked weights, `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`,
-`h' = (1 - z) * n + z * h`, h0 = 0. The CSTM checkpoint's GRU has no biases
-(`use_bias=False`). It runs over every position, pads included (pads are at the end, so
-real positions are unaffected); masking happens downstream where `mask_pads` asks for it.
+Word lookup (GloVe rows, zeros for pads and unknown words) happens either outside
+the model, in `rvs_jax.text`, as in the CSTM code, or here when the encoder carries the
+table (`glove_vocab` != 0): `constants/text_encoder/glove_table (V + 1, 300)`, row 0
+zeros, a variable of its own collection, so checkpoints carry it while the optimizer
+(which only sees `params`) and BatchNorm's `batch_stats` updates leave it alone.
+
+The GRU follows `torch.nn.GRU` exactly: gate order r, z, n in the stacked weights, `n =
+tanh(W_in x + b_in + r * (W_hn h + b_hn))`, `h' = (1 - z) * n + z * h`, h0 = 0. The CSTM
+checkpoint's GRU has no biases (`use_bias=False`). It runs over every position, pads
+included (pads are at the end, so real positions are unaffected); masking happens
+downstream where `mask_pads` asks for it.
 """
 
 from __future__ import annotations
