@@ -111,10 +111,11 @@ def train_fixture(workdir, steps=60, batch_size=4):
                              variables["batch_stats"], tx.init(variables["params"]))
   rng = np.random.default_rng(0)
   batch = _training_batch(rng, batch_size)
-  step = jax.jit(trainer.make_train_step(model, tx, config.train)).lower(
-      state, batch).compile(compiler_options=o0)
+  lr = np.float32(1e-3)
+  step = jax.jit(trainer.make_train_step(model, config.train, optimizer=optax.adam)).lower(
+      state, batch, lr).compile(compiler_options=o0)
   for _ in range(steps):
-    state, metrics = step(state, batch)
+    state, metrics = step(state, batch, lr)
     batch = _training_batch(rng, batch_size)
   assert np.isfinite(float(metrics["loss"]))
   saved = {"step": state.step, "params": state.params, "batch_stats": state.batch_stats}
