@@ -108,13 +108,12 @@ def make_inputs(spec: Spec, batch: int, size: int | None = None, seed: int = 0):
 
 
 def init_variables(model, spec: Spec) -> dict:
-  """Fresh variables, initialised at 64x64 batch 1 with an O0 compile (shapes do not
-  depend on the input size; init runs once, so XLA's optimisation passes don't pay)."""
+  """Fresh variables, initialised at 64x64 batch 1 (shapes do not depend on the input
+  size) through `models.initialize`."""
   import jax
   args = (jax.random.key(0),) + make_inputs(spec, 1, size=64)
-  init = jax.jit(model.init).lower(*args).compile(
-      compiler_options={"xla_backend_optimization_level": 0})
-  return init(*args)
+  from rvs_jax import models  # pylint: disable=g-import-not-at-top
+  return models.initialize(model, *args)
 
 
 def matmul_peak(n: int = 2048, reps: int = 7) -> float:

@@ -92,16 +92,16 @@ def make_train_step(model, train_cfg, optimizer=None):
   return step
 
 
-def init_variables(config, model, mesh) -> dict:
-  """Fresh variables, replicated, with pretrained encoders / `init_from` overlaid."""
+def init_variables(config, model) -> dict:
+  """Fresh variables (host arrays), with pretrained encoders / `init_from` overlaid.
+
+  Every process initialises the same values (same key) on its first device: the
+  compiled init is then the same program as anywhere else the model is initialised
+  (tests, benchmarks), which the persistent compilation cache finds.
+  """
   args = (jax.random.key(config.seed),) + models.dummy_inputs(
       config.data, model=config.model)
-  # Init runs once: XLA's optimisation passes cost more than they save here (O0 cut the
-  # init compile of the tiny model from ~65 s to a fraction on 2 CPU cores).
-  init = jax.jit(model.init, out_shardings=sharding.replicated(mesh)).lower(*args).compile(
-      compiler_options={"xla_backend_optimization_level": 0})
-  variables = init(*args)
-  variables = jax.device_get(variables)
+  variables = jax.device_get(models.initialize(model, *args))
   for part in ("temporal", "spatial", "text"):
     name = config.pretrained.get(part, "") if "pretrained" in config else ""
     if part == "text" and name:
@@ -176,7 +176,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
     logging.info("resuming from step %d (%s)", int(state.step), position)
   else:
     logging.info("initialising the model")
-    state = jax.jit(make_state, out_shardings=repl)(init_variables(config, model, mesh))
+    state = jax.jit(make_state, out_shardings=repl)(init_variables(config, model))
     position = None
   step = int(state.step)
   if jax.process_index() == 0:
