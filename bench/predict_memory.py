@@ -62,7 +62,7 @@ def random_checkpoint(directory: str, config, words: Sequence[str] = _WORDS) -> 
   from rvs_jax import checkpointing, models, text
   from rvs_jax.data import synthetic as synthetic_data
   model = models.build_model(config.model)
-  variables = jax.jit(model.init)(jax.random.key(0), *models.dummy_inputs(
+  variables = models.initialize(model, jax.random.key(0), *models.dummy_inputs(
       config.data, model=config.model))
   vectors = text.WordVectors(words, [synthetic_data.word_vector(w) for w in words])
   constants = checkpointing.InputConstants.from_config(config)

@@ -108,13 +108,12 @@ def make_inputs(spec: Spec, batch: int, size: int | None = None, seed: int = 0):
 
 
 def init_variables(model, spec: Spec) -> dict:
-  """Fresh variables, initialised at 64x64 batch 1 with an O0 compile (shapes do not
-  depend on the input size; init runs once, so XLA's optimisation passes don't pay)."""
+  """Fresh variables, initialised at 64x64 batch 1 (shapes do not depend on the input
+  size) through `models.initialize`."""
   import jax
   args = (jax.random.key(0),) + make_inputs(spec, 1, size=64)
-  init = jax.jit(model.init).lower(*args).compile(
-      compiler_options={"xla_backend_optimization_level": 0})
-  return init(*args)
+  from rvs_jax import models  # pylint: disable=g-import-not-at-top
+  return models.initialize(model, *args)
 
 
 def matmul_peak(n: int = 2048, reps: int = 7) -> float:
@@ -201,7 +200,8 @@ def jax_train(model, direct_model, variables, inputs, steps: int) -> dict[str, f
   from rvs_jax import experiment
   from rvs_jax.train import optim, trainer
   train_cfg = experiment.get_config("a2d_sentences").train
-  tx, _ = optim.make_optimizer(train_cfg, steps_per_epoch=1000)
+  tx = optim.make_optimizer(train_cfg, train_cfg.lr)
+  lr = np.float32(train_cfg.lr)
   # Copies: the step donates the state, and `variables` still serves the next batch size.
   params, batch_stats = jax.tree.map(jnp.copy, (variables["params"],
                                                 variables.get("batch_stats", {})))
@@ -213,16 +213,16 @@ def jax_train(model, direct_model, variables, inputs, steps: int) -> dict[str, f
       video=video, words=words, word_mask=word_mask,
       mask=np.zeros((b, h, w), np.float32), has_mask=np.ones((b,), bool),
       valid=np.ones((b,), bool)))
-  step_fn = jax.jit(trainer.make_train_step(model, tx, train_cfg), donate_argnums=(0,))
+  step_fn = jax.jit(trainer.make_train_step(model, train_cfg), donate_argnums=(0,))
   t = time.perf_counter()
-  compiled = step_fn.lower(state, batch).compile()
+  compiled = step_fn.lower(state, batch, lr).compile()
   compile_s = time.perf_counter() - t
-  flops = xla_flops(jax.jit(trainer.make_train_step(direct_model, tx, train_cfg)).lower(
-      state, batch))
+  flops = xla_flops(jax.jit(trainer.make_train_step(direct_model, train_cfg)).lower(
+      state, batch, lr))
   holder = [state]
 
   def call():
-    holder[0], metrics = compiled(holder[0], batch)
+    holder[0], metrics = compiled(holder[0], batch, lr)
     jax.block_until_ready(metrics)
 
   step_s = median_time(call, steps)

@@ -34,7 +34,7 @@ def step_memory(config, batch_size: int) -> dict[str, float]:
   from rvs_jax.train import optim, trainer
   # pylint: enable=g-import-not-at-top
   model = models.build_model(config.model)
-  tx, _ = optim.make_optimizer(config.train, steps_per_epoch=1000)
+  tx = optim.make_optimizer(config.train, config.train.lr)
   video, words, mask = models.input_spec(config.data, batch_size)
   variables = jax.eval_shape(model.init, jax.random.key(0),
                              *models.input_spec(config.data, 1))
@@ -49,9 +49,9 @@ def step_memory(config, batch_size: int) -> dict[str, float]:
                mask=jax.ShapeDtypeStruct((batch_size, size, size), jnp.float32),
                has_mask=jax.ShapeDtypeStruct((batch_size,), jnp.bool_),
                valid=jax.ShapeDtypeStruct((batch_size,), jnp.bool_))
-  step = jax.jit(trainer.make_train_step(model, tx, config.train), donate_argnums=(0,))
+  step = jax.jit(trainer.make_train_step(model, config.train), donate_argnums=(0,))
   start = time.perf_counter()
-  compiled = step.lower(state, batch).compile()
+  compiled = step.lower(state, batch, jax.ShapeDtypeStruct((), jnp.float32)).compile()
   seconds = time.perf_counter() - start
   m = compiled.memory_analysis()
   out = dict(batch=batch_size, arguments=m.argument_size_in_bytes / MB,

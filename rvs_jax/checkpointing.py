@@ -185,7 +185,29 @@ def check_finite(tree: Mapping, source: str) -> None:
 # ----------------------------------------------------------------------------------------
 
 
+def _save_replicated_arrays_whole() -> None:
+  """Orbax writes a replicated array whole, from one device (not in replica slices).
+
+  Orbax's default on CPU and TPU ("replica-parallel" saving) splits each replicated
+  array among its replicas, slicing it with one eager `lax.slice` per array shape and
+  replica: each a small XLA compile. A training state has hundreds of shapes, so the
+  first save of every process compiled for 85 s (measured: 300 shapes replicated over
+  4 CPU devices, 2 cores; 0.2 s written whole). Our states are replicated data-parallel
+  copies in one host's memory (or one per host), where splitting gains nothing.
+  Process-wide, as Orbax's handler registry is; the on-disk format is unchanged.
+  """
+  current = ocp.type_handlers.get_type_handler(jax.Array)
+  if getattr(current, "_use_replica_parallel", False):
+    ocp.type_handlers.register_type_handler(
+        jax.Array, ocp.type_handlers.ArrayHandler(
+            use_replica_parallel=False,
+            # Keep the default handler's per-array metadata store (sharding records).
+            array_metadata_store=getattr(current, "_array_metadata_store", None)),
+        override=True)
+
+
 def _handlers() -> dict:
+  _save_replicated_arrays_whole()
   # Explicit handlers (not just item names) so `item_metadata` can read a checkpoint's
   # tree structure before anything was restored through this manager.
   return {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -136,6 +137,35 @@ def _save_step(workdir, which, step, config, state=None):
              {"config": json.loads(config.to_json_best_effort())},
              metrics={"mIoU": 0.5} if which == "best" else None, best=which == "best")
   ckpts.close()
+
+
+def test_saving_a_replicated_state_compiles_nothing(tmp_path):
+  """Orbax's replica-parallel default sliced every array shape with its own compile."""
+  mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+  assert mesh.size > 1  # conftest: 4 CPU devices, so the arrays have replicas.
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  # Shapes no other test uses: an eager slice of one would be a new compile.
+  state = jax.device_put({f"w{i}": np.full((4, 13 + i), i, np.float32)
+                          for i in range(5)}, replicated)
+  compiles = []
+
+  def listener(event, seconds, **kwargs):
+    del seconds, kwargs
+    if event == "/jax/core/compile/backend_compile_duration":
+      compiles.append(event)
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    _save_step(tmp_path, "latest", 1, _config(), state)
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  assert compiles == []
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                         sharding=replicated), state)
+  ckpts = checkpointing.Checkpoints(str(tmp_path), read_only=True)
+  restored, _ = ckpts.restore(abstract)
+  ckpts.close()
+  chex.assert_trees_all_equal(restored, jax.device_get(state))
 
 
 def test_describe_best_then_latest_and_converted(tmp_path):

@@ -42,8 +42,7 @@ def workdir(tmp_path_factory):
   config = _config()
   model = models.build_model(config.model)
   args = (jax.random.key(0),) + models.dummy_inputs(config.data)
-  variables = jax.jit(model.init).lower(*args).compile(
-      compiler_options={"xla_backend_optimization_level": 0})(*args)
+  variables = models.initialize(model, *args)
   rng = np.random.default_rng(1)
 
   def randomise(path, x):

@@ -27,9 +27,12 @@ def _count(tree):
 @pytest.fixture(scope="module")
 def tiny():
   """The tiny `lstc` model, its variables and a jitted eval forward (compiled once)."""
-  model = models.build_model(a2d_sentences.get_config("tiny").model)
+  config = a2d_sentences.get_config("tiny")
+  model = models.build_model(config.model)
   video, words, mask = _inputs(batch=4)
-  variables = jit_o0(model.init)(jax.random.key(1), video, words, mask)
+  # Initialised as the trainer and the benchmarks do (one compiled program for all).
+  variables = models.initialize(model, jax.random.key(1), *models.dummy_inputs(
+      config.data, model=config.model))
   forward = jit_o0(lambda v, *x: model.apply(v, *x))
   return model, variables, forward, (video, words, mask)
 

@@ -33,6 +33,7 @@ from rvs_jax import checkpointing, models, text
 from rvs_jax.inference import predict, segmenter
 from rvs_jax.pictures import overlay
 from rvs_jax.train import trainer
+from rvs_jax.testing.jit import O0
 from rvs_jax.data import synthetic as synthetic_data
 from rvs_jax.data import video_io
 
@@ -103,18 +104,18 @@ def train_fixture(workdir, steps=60, batch_size=4):
   args = (jax.random.key(0),) + models.dummy_inputs(config.data)
   # O0: compiling dominates a 60-step run on 2 cores (the step: ~70 s at O2, ~35 s at O0;
   # its 60 runs take ~23 s instead of ~9 s).
-  o0 = {"xla_backend_optimization_level": 0}
-  variables = jax.jit(model.init).lower(*args).compile(compiler_options=o0)(*args)
+  variables = models.initialize(model, *args)
   tx = optax.adam(1e-3)
   config.train.dice_weight = 1.0
   state = trainer.TrainState(jnp.zeros((), jnp.int32), variables["params"],
                              variables["batch_stats"], tx.init(variables["params"]))
   rng = np.random.default_rng(0)
   batch = _training_batch(rng, batch_size)
-  step = jax.jit(trainer.make_train_step(model, tx, config.train)).lower(
-      state, batch).compile(compiler_options=o0)
+  lr = np.float32(1e-3)
+  step = jax.jit(trainer.make_train_step(model, config.train, optimizer=optax.adam)).lower(
+      state, batch, lr).compile(compiler_options=O0)
   for _ in range(steps):
-    state, metrics = step(state, batch)
+    state, metrics = step(state, batch, lr)
     batch = _training_batch(rng, batch_size)
   assert np.isfinite(float(metrics["loss"]))
   saved = {"step": state.step, "params": state.params, "batch_stats": state.batch_stats}

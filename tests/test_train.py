@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -22,6 +23,7 @@ import pytest
 from configs import synthetic
 from rvs_jax import checkpointing, sharding
 from rvs_jax.data import synthetic as synthetic_data
+from rvs_jax.testing.jit import jit_o0
 from rvs_jax.train import losses, optim, startup, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -145,7 +147,7 @@ def test_sharded_train_step_equals_single_device(data_root):
   model = trainer.models.build_model(config.model)
   mesh = sharding.make_mesh()
   assert mesh.size == 4
-  variables = trainer.init_variables(config, model, mesh)
+  variables = trainer.init_variables(config, model)
   # Plain SGD with lr 1 makes the new parameters `params - grads`, so the comparison is
   # one of gradients (Adam's first step, ~lr * sign(g), would magnify rounding of g ~ 0).
   tx = optax.sgd(1.0)
@@ -157,11 +159,13 @@ def test_sharded_train_step_equals_single_device(data_root):
                word_mask=np.arange(20)[None] < np.array([[3], [7], [5], [9]]),
                mask=(rng.random((4, 64, 64)) > 0.7).astype(np.float32),
                has_mask=np.ones(4, bool), valid=np.ones(4, bool))
-  step = jax.jit(trainer.make_train_step(model, tx, config.train))
+  # O0: one step each way; the comparison is of the function, not of its speed.
+  step = jit_o0(trainer.make_train_step(model, config.train, optimizer=optax.sgd))
+  lr = np.float32(1.0)
   single_state, single = step(jax.device_put(state, jax.devices()[0]),
-                              jax.device_put(batch, jax.devices()[0]))
+                              jax.device_put(batch, jax.devices()[0]), lr)
   sharded_state, sharded = step(jax.device_put(state, sharding.replicated(mesh)),
-                                sharding.global_batch(mesh, batch))
+                                sharding.global_batch(mesh, batch), lr)
   np.testing.assert_allclose(float(sharded["loss"]), float(single["loss"]), rtol=1e-5)
   for a, b in zip(jax.tree.leaves((sharded_state.params, sharded_state.batch_stats)),
                   jax.tree.leaves((single_state.params, single_state.batch_stats))):
@@ -314,7 +318,8 @@ def test_sigterm_saves_exits_0_and_the_rerun_matches(data_root, uninterrupted, t
 def test_optimizer_schedule_halves_at_the_decay_epochs_and_scales_the_encoders():
   cfg = ml_collections.ConfigDict(dict(lr=1e-4, lr_decay=0.5, lr_decay_epochs=[10, 12],
                                        weight_decay=0.0, backbone_lr_mult=0.1))
-  tx, schedule = optim.make_optimizer(cfg, steps_per_epoch=4)
+  schedule = optim.make_schedule(cfg, steps_per_epoch=4)
+  tx = optim.make_optimizer(cfg, schedule)
   assert float(schedule(39)) == pytest.approx(1e-4)
   assert float(schedule(40)) == pytest.approx(5e-5)
   assert float(schedule(48)) == pytest.approx(2.5e-5)
@@ -324,6 +329,11 @@ def test_optimizer_schedule_halves_at_the_decay_epochs_and_scales_the_encoders()
   # Adam's first step moves every weight by lr (times the multiplier for an encoder).
   assert float(updates["head"]["w"][0]) == pytest.approx(-1e-4, rel=1e-3)
   assert float(updates["spatial_encoder"]["w"][0]) == pytest.approx(-1e-5, rel=1e-3)
+  # The trainer's form, the LR as a scalar input: same state structure (checkpoints
+  # restore across the two) and the same update.
+  scalar = optim.make_optimizer(cfg, jnp.float32(schedule(0)))
+  chex.assert_trees_all_equal_structs(scalar.init(params), tx.init(params))
+  chex.assert_trees_all_close(scalar.update(grads, tx.init(params), params)[0], updates)
 
 
 def test_throughput_excludes_first_step_and_pauses(monkeypatch):

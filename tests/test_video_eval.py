@@ -307,7 +307,7 @@ def test_eval_cli_on_ytvos_with_a_random_tiny_model(trees, tmp_path):
   root = trees["ytvos"][0]
   config = refer_youtube_vos.get_config("tiny")
   model = models.build_model(config.model)
-  variables = trainer.init_variables(config, model, sharding.make_mesh())
+  variables = trainer.init_variables(config, model)
   ckpt, workdir = str(tmp_path / "ckpt"), str(tmp_path / "work")
   checkpointing.save_converted(ckpt, jax.device_get(variables), {"kind": "random init (test)"})
   samples = _ytvos(trees)

@@ -10,7 +10,7 @@ import functools
 
 import jax
 
-O0 = {"xla_backend_optimization_level": 0}
+from rvs_jax.models.initialize import O0
 
 # Same signature as `jax.jit`; `compiler_options` reach every compile it triggers.
 jit_o0 = functools.partial(jax.jit, compiler_options=O0)

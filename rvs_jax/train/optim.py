@@ -42,19 +42,30 @@ def make_schedule(train_cfg, steps_per_epoch: int) -> optax.Schedule:
   return lambda s: schedule(s) * jnp.minimum((s + 1) / warmup, 1.0)
 
 
-def make_optimizer(train_cfg, steps_per_epoch: int):
-  """Adam(W) with the schedule; a separate LR multiplier for the two encoders."""
-  schedule = make_schedule(train_cfg, steps_per_epoch)
+def make_optimizer(train_cfg, learning_rate) -> optax.GradientTransformation:
+  """Adam(W), with a separate LR multiplier for the two encoders.
+
+  Args:
+    train_cfg: the `train` config section.
+    learning_rate: a float, a schedule (step -> LR) or a traced scalar. The trainer
+      passes the step's LR as an input of the train step (a scalar array), so that the
+      schedule and the dataset size are not compiled into the program: one compiled
+      step serves every run of the same model and batch shapes (and the persistent
+      compilation cache finds it). Whatever it is, the optimizer state has the same
+      structure (Adam's moments and a step count per group), so checkpoints written
+      with a schedule inside the step restore unchanged.
+  """
+  lr_fn = learning_rate if callable(learning_rate) else lambda _: learning_rate
 
   def adam(mult):
-    lr = schedule if mult == 1.0 else (lambda s: schedule(s) * mult)
+    lr = lr_fn if mult == 1.0 else (lambda s: lr_fn(s) * mult)
     if train_cfg.weight_decay:
       return optax.adamw(lr, weight_decay=train_cfg.weight_decay)
     return optax.adam(lr)
 
   if train_cfg.backbone_lr_mult == 1.0:
-    return adam(1.0), schedule
+    return adam(1.0)
   labels = lambda params: {k: jax.tree.map(  # pylint: disable=unnecessary-lambda-assignment
       lambda _: "backbone" if k in BACKBONES else "rest", v) for k, v in params.items()}
   return optax.multi_transform(
-      {"backbone": adam(train_cfg.backbone_lr_mult), "rest": adam(1.0)}, labels), schedule
+      {"backbone": adam(train_cfg.backbone_lr_mult), "rest": adam(1.0)}, labels)

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -34,6 +35,7 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from rvs_jax import checkpointing, datasets, glove_table, models, progress, sharding
@@ -67,10 +69,23 @@ class TrainState(flax.struct.PyTreeNode):
     return out
 
 
-def make_train_step(model, tx, train_cfg):
-  """The (un-jitted) train step: `(state, batch) -> (state, metrics)`."""
+def make_train_step(model, train_cfg, optimizer=None):
+  """The (un-jitted) train step: `(state, batch, lr) -> (state, metrics)`.
 
-  def step(state: TrainState, batch: dict[str, jax.Array]):
+  Args:
+    model: the network.
+    train_cfg: the `train` config section (loss weights; the optimizer's settings).
+    optimizer: `lr -> optax.GradientTransformation`; default `optim.make_optimizer`
+      with `train_cfg`. Its state must have the structure of `state.opt_state`.
+
+  The learning rate `lr` is an input (a float32 scalar), computed on the host from the
+  schedule: a schedule or dataset size compiled into the step would make a new program
+  for every run (see `optim.make_optimizer`).
+  """
+  if optimizer is None:
+    optimizer = functools.partial(optim.make_optimizer, train_cfg)
+
+  def step(state: TrainState, batch: dict[str, jax.Array], lr: jax.Array):
     weights = (batch["valid"] & batch["has_mask"]).astype(jnp.float32)
 
     def loss_fn(params):
@@ -84,7 +99,7 @@ def make_train_step(model, tx, train_cfg):
 
     (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates, opt_state = optimizer(lr).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
     return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
@@ -93,16 +108,16 @@ def make_train_step(model, tx, train_cfg):
   return step
 
 
-def init_variables(config, model, mesh) -> dict:
-  """Fresh variables, replicated, with pretrained encoders / `init_from` overlaid."""
+def init_variables(config, model) -> dict:
+  """Fresh variables (host arrays), with pretrained encoders / `init_from` overlaid.
+
+  Every process initialises the same values (same key) on its first device: the
+  compiled init is then the same program as anywhere else the model is initialised
+  (tests, benchmarks), which the persistent compilation cache finds.
+  """
   args = (jax.random.key(config.seed),) + models.dummy_inputs(
       config.data, model=config.model)
-  # Init runs once: XLA's optimisation passes cost more than they save here (O0 cut the
-  # init compile of the tiny model from ~65 s to a fraction on 2 CPU cores).
-  init = jax.jit(model.init, out_shardings=sharding.replicated(mesh)).lower(*args).compile(
-      compiler_options={"xla_backend_optimization_level": 0})
-  variables = init(*args)
-  variables = jax.device_get(variables)
+  variables = jax.device_get(models.initialize(model, *args))
   for part in ("temporal", "spatial", "text"):
     name = config.pretrained.get(part, "") if "pretrained" in config else ""
     if part == "text" and name:
@@ -151,7 +166,8 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   steps_per_epoch = pipe.steps_per_epoch
   total_steps = tc.num_steps if tc.num_steps > 0 else tc.num_epochs * steps_per_epoch
   model = models.build_model(config.model)
-  tx, schedule = optim.make_optimizer(tc, steps_per_epoch)
+  schedule = optim.make_schedule(tc, steps_per_epoch)
+  tx = optim.make_optimizer(tc, schedule)  # Here only for the state's structure.
   repl = sharding.replicated(mesh)
 
   ckpts = checkpointing.Checkpoints(workdir, keep=tc.keep_checkpoints)
@@ -177,7 +193,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
     logging.info("resuming from step %d (%s)", int(state.step), position)
   else:
     logging.info("initialising the model")
-    variables = init_variables(config, model, mesh)
+    variables = init_variables(config, model)
     if glove_table.carried(config.model):
       variables = glove_table.fill(variables, vectors)
     state = jax.jit(make_state, out_shardings=repl)(variables)
@@ -186,7 +202,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   if jax.process_index() == 0:
     startup.write_parameter_table(workdir, jax.device_get(state.params))
 
-  train_step = jax.jit(make_train_step(model, tx, tc), donate_argnums=(0,))
+  train_step = jax.jit(make_train_step(model, tc), donate_argnums=(0,))
   predict_fn = frame_eval.make_predict_fn(model)
   log = metric_writers.create(workdir, resume_step=step)
   bar = progress.bar(total_steps, "training", "step", initial=step,
@@ -203,9 +219,11 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
     while step < total_steps:
       batch = next(it)
       gbatch = sharding.global_batch(mesh, {k: batch[k] for k in TRAIN_KEYS})
+      lr_value = np.float32(schedule(step))       # The LR of step `step + 1`.
+      lr = jax.make_array_from_process_local_data(repl, lr_value)
       if compiled_step is None:
-        compiled_step = _compile(train_step, config, state, gbatch)
-      state, metrics = compiled_step(state, gbatch)
+        compiled_step = _compile(train_step, config, state, gbatch, lr)
+      state, metrics = compiled_step(state, gbatch, lr)
       step += 1
       loss = float(metrics["loss"])  # Waits for the step: the meter times real work.
       meter.step()
@@ -221,7 +239,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
       bar.update(1)
       if step % tc.log_every_steps == 0 or step == total_steps:
         values = {k: float(v) for k, v in metrics.items()}
-        values.update(lr=float(schedule(step - 1)), epoch=step / steps_per_epoch)
+        values.update(lr=float(lr_value), epoch=step / steps_per_epoch)
         if rate is not None:
           values["clips_per_s"] = rate
         log.write_scalars(step, values)
@@ -263,7 +281,7 @@ def _train_and_evaluate(config, workdir: str, signals: preemption.Signals
   return dict(summary, step=step, best_mIoU=best_miou)
 
 
-def _compile(train_step, config, state, gbatch):
+def _compile(train_step, config, state, gbatch, lr):
   """Compiles the first step, saying how long it took last time and this time.
 
   All processes compile and then start the first (collective) step together.
@@ -271,7 +289,7 @@ def _compile(train_step, config, state, gbatch):
   times, key = startup.CompileTimes(), startup.CompileTimes.key(config)
   logging.info("%s", startup.compile_message(times.get(key)))
   t = time.perf_counter()
-  compiled = sharding.compile_together(train_step, "train_step", state, gbatch)
+  compiled = sharding.compile_together(train_step, "train_step", state, gbatch, lr)
   seconds = time.perf_counter() - t
   logging.info("train step compiled in %.1f s", seconds)
   if jax.process_index() == 0:
