@@ -689,6 +689,26 @@ def _table_words(path: str) -> list | None:
                           ) from None
 
 
+def carried_vocabulary(path: str, model_config, variables: Mapping
+                       ) -> text_lib.WordVectors | None:
+  """The vocabulary of a checkpoint that carries its GloVe table: the words stored with
+  it over the table rows of `variables` (loaded from `path`).
+
+  None for a model without a table, or a checkpoint written before the words were
+  stored with it (its `word_vectors.npz` is the vocabulary).
+
+  Raises:
+    CheckpointError: the stored word list does not fit the table.
+  """
+  words = _table_words(path) if glove_table.carried(model_config) else None
+  if words is None:
+    return None
+  try:
+    return glove_table.from_checkpoint(words, variables, path)
+  except ValueError as e:
+    raise CheckpointError(_first_line(e)) from None
+
+
 @dataclasses.dataclass
 class Loaded:
   """A model ready to run.
@@ -772,8 +792,5 @@ def load(path: str, config: ml_collections.ConfigDict | None = None,
   if given:
     variables = merge_into(variables, given, source="the word-vector table")
   elif table_words is not None:
-    try:
-      vectors = glove_table.from_checkpoint(table_words, variables, path)
-    except ValueError as e:
-      raise CheckpointError(_first_line(e)) from None
+    vectors = carried_vocabulary(path, config.model, variables)
   return Loaded(config, model, variables, constants, vectors, description)

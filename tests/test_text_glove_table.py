@@ -88,6 +88,11 @@ def test_a_workdir_carries_its_vocabulary_without_word_vectors_npz(initialised,
   np.testing.assert_array_equal(loaded.vectors.table, _vectors().table)
   np.testing.assert_array_equal(glove_table.table(loaded.variables),
                                 glove_table.table(variables))
+  # eval.py's vocabulary (`carried_vocabulary`): the same, from the workdir or a step.
+  for path in (workdir, os.path.join(workdir, checkpointing.LATEST_DIR, "3")):
+    carried = checkpointing.carried_vocabulary(path, config.model, loaded.variables)
+    assert carried.passes_ids and carried.words == WORDS
+  assert checkpointing.carried_vocabulary(workdir, _config(0).model, variables) is None
   # Training resumes the table with the rest of the state.
   ckpts = checkpointing.Checkpoints(workdir, async_save=False, read_only=True)
   restored, _ = ckpts.restore(jax.eval_shape(lambda: state))

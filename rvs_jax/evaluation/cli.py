@@ -73,16 +73,24 @@ def _main(flag_values: flags.FlagValues) -> int:
     if not getattr(flag_values["config"], "config_filename", None):
       raise  # The checkpoint's own config: nothing better to suggest.
     raise e.with_hint("; leave out --config to use the checkpoint's own") from None
+  # A checkpoint carrying its GloVe table has its vocabulary in it; older ones keep
+  # theirs in word_vectors.npz (or a subword tokenizer) beside it.
+  carried = checkpointing.carried_vocabulary(checkpoint, config.model, variables)
+
+  def lookup(samples):
+    return (carried if carried is not None
+            else datasets.sentence_lookup(config, checkpoint, samples))
+
   variables = jax.device_put(variables, sharding.replicated(mesh))
 
   if registry.get(config.data.name).scoring == "video":
     # Video benchmarks: every frame of every expression, J / F / J&F, submission zip.
-    video_eval.run(config, workdir, model, variables, mesh, vectors_dir=checkpoint)
+    video_eval.run(config, workdir, model, variables, mesh, lookup)
     return 0
 
   split, protocol = config.data.eval_split, config.eval.protocol
   samples = datasets.load_samples(config.data, split)
-  vectors = datasets.sentence_lookup(config, checkpoint, samples)
+  vectors = lookup(samples)
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
   predict_fn = frame_eval.make_predict_fn(model)

@@ -72,7 +72,7 @@ import collections
 import dataclasses
 import logging
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from scipy import optimize
@@ -475,14 +475,15 @@ def evaluate(predict_fn, variables, pipe, samples: Sequence[Sample], mesh,
 
 
 def run(config, workdir: str, model, variables, mesh,
-        vectors_dir: str) -> tuple[dict[str, Any], str] | None:
+        lookup: Callable) -> tuple[dict[str, Any], str] | None:
   """eval.py's path for the video benchmarks: predict, write, score, print.
 
   Args:
     config: the experiment config (`data.name` a benchmark with `scoring="video"`).
     workdir: outputs go to `<workdir>/eval/`.
     model, variables, mesh: the model, its (replicated) variables and the device mesh.
-    vectors_dir: where `word_vectors.npz` lives (the checkpoint or the workdir).
+    lookup: maps the samples to what turns their sentences into the model's text
+      input (`datasets.sentence_lookup`, or the checkpoint's carried vocabulary).
 
   Returns:
     (result, JSON path) on process 0, None elsewhere.
@@ -497,7 +498,7 @@ def run(config, workdir: str, model, variables, mesh,
                  config.eval.protocol)
   split = config.data.eval_split
   samples = load_video_samples(config.data, split)
-  vectors = datasets.sentence_lookup(config, vectors_dir, samples)
+  vectors = lookup(samples)
   pipe = datasets.make_pipeline(config, samples, vectors, train=False,
                                 batch_size=config.eval.batch_size)
   out_dir = os.path.join(workdir, "eval", f"{config.data.name}_{split}")
