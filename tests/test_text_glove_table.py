@@ -7,6 +7,7 @@ written by hand (no training compile), `checkpointing.load` traces shapes only.
 import json
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -105,6 +106,40 @@ def test_a_workdir_carries_its_vocabulary_without_word_vectors_npz(initialised,
   assert sentence.unknown == ["the"]
   with pytest.raises(inference_inputs.InputError, match="vocabulary"):
     inference_inputs.encode_sentences(["a zebra"], loaded.vectors, 5)
+
+
+def test_a_train_step_keeps_the_table_and_its_checkpoint_restores_it(initialised,
+                                                                     tmp_path):
+  import optax  # pylint: disable=g-import-not-at-top
+  config, variables = initialised
+  model = models.build_model(config.model)
+  state = trainer.TrainState(jnp.zeros((), jnp.int32), variables["params"],
+                             variables["batch_stats"], optax.sgd(1.0).init(None),
+                             variables["constants"])
+  video, _, _ = models.dummy_inputs(config.data, model=config.model)
+  rng = np.random.default_rng(0)
+  batch = dict(video=rng.random(video.shape, np.float32),
+               words=np.array([[3, 4, 1, 0, 0]], np.int32),  # "red square blue"
+               word_mask=np.arange(5)[None] < 3,
+               mask=(rng.random((1, 64, 64)) > 0.7).astype(np.float32),
+               has_mask=np.ones(1, bool), valid=np.ones(1, bool))
+  step = jit_o0(trainer.make_train_step(model, config.train, optimizer=optax.sgd))
+  new, metrics = step(state, batch, np.float32(1.0))
+  assert np.isfinite(float(metrics["loss"]))
+  changed = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != b)), new.params,
+                         variables["params"])
+  assert any(jax.tree.leaves(changed))  # The step trained ...
+  # ... and the table, not a parameter, came through it unchanged.
+  np.testing.assert_array_equal(glove_table.table({"constants": new.constants}),
+                                glove_table.table(variables))
+  workdir = str(tmp_path / "w")
+  _write_step(workdir, config, jax.device_get(new.variables()),
+              glove_table.meta(_vectors()))
+  loaded = checkpointing.load(workdir)
+  np.testing.assert_array_equal(glove_table.table(loaded.variables),
+                                glove_table.table(variables))
+  chex.assert_trees_all_close(loaded.variables["params"],
+                              jax.device_get(new.params))
 
 
 def test_an_older_workdir_fills_the_table_from_its_word_vectors(initialised, tmp_path):
