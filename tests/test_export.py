@@ -62,10 +62,18 @@ def workdir(tmp_path_factory):
   return path
 
 
+def _glove(path, value):
+  path.write_text("".join(f"{w} " + " ".join([str(value)] * 300) + "\n"
+                          for w in ("zebra", "giraffe")))
+  return str(path)
+
+
 @pytest.fixture(scope="module")
 def artifact(workdir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("export") / "model.stablehlo")
-  assert export.main(["--checkpoint", workdir, "--out", out]) == 0
+  # A GloVe file elsewhere: the artifact records its name and hash, not its path.
+  glove = _glove(tmp_path_factory.mktemp("glove") / "glove.txt", 0.5)
+  assert export.main(["--checkpoint", workdir, "--out", out, "--glove", glove]) == 0
   return out
 
 
@@ -87,6 +95,7 @@ def test_files_and_constants(workdir, artifact):
                                    max_words=20, word_dim=300, threshold=0.5)
   assert meta["inputs"]["video"][0] == ["b", 8, 64, 64, 3]
   assert meta["model_config"]["lasp_pairs"] == [[5, 4]]
+  assert meta["glove"]["file"] == "glove.txt" and len(meta["glove"]["sha256"]) == 64
   with np.load(paths["vocab"]) as z:
     assert list(z["words"]) == list(VOCABULARY) and z["vectors"].shape == (10, 300)
 
@@ -151,6 +160,22 @@ def test_loader_preprocessing_matches_rvs_jax(artifact):
                                 pipeline.resize_frames_uint8(frames, 64, 64))
   for t in (0, 3, 9):
     np.testing.assert_array_equal(m.clip_indices(t, 10), pipeline.clip_indices(t, 10))
+
+
+def test_the_recorded_glove_file_is_found_beside_the_artifact_by_name_and_hash(
+    artifact, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  assert export.load(artifact).glove is None  # Not beside it: no GloVe lookups.
+  for path in export.artifact_paths(artifact).values():
+    shutil.copy(path, tmp_path)
+  copy = str(tmp_path / "model.stablehlo")
+  beside = _glove(tmp_path / "glove.txt", 0.5)
+  assert export.load(copy).glove == beside
+  vectors, _, unknown = export.load(copy).encode("the zebra")
+  assert unknown == [] and np.all(vectors[1] == 0.5)
+  with pytest.raises(export.ExportError, match=r"other.txt: not the GloVe file "
+                     r"glove.txt \(sha256 .*\) recorded in .*model.json"):
+    export.load(copy, glove=_glove(tmp_path / "other.txt", 0.25))
 
 
 def test_cli_refuses_to_overwrite(workdir, artifact, capsys):

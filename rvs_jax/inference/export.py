@@ -19,9 +19,12 @@ writes three files next to each other (STEM = --out without `.stablehlo`):
                    half-replaced artifact is refused, never run);
   STEM.vocab.npz   the vocabulary: `words` (V,) and `vectors` (V, 300).
 
-`--glove FILE` records a GloVe `.txt` / `.zip` in STEM.json (`glove`; `load(path,
-glove=FILE)` gives or replaces it): the words the vocabulary lacks are looked up there
-when a sentence is encoded (one pass over the file per new set of words).
+`--glove FILE` records a GloVe `.txt` / `.zip` in STEM.json by its file name and
+sha256 (`glove`; no path of this machine): `load` uses the file of that name beside the
+artifact, or `load(path, glove=FILE)`, and refuses a file whose sha256 differs (its
+vectors are not those the artifact was exported with). The words the vocabulary lacks
+are looked up there when a sentence is encoded (one pass over the file per new set of
+words). Hashing glove.840B.300d.zip (2 GB) takes a few seconds at export and load.
 
 Loading needs only JAX and NumPy (Pillow for `preprocess` / `segment`): `load(path)`
 uses `jax.export.deserialize`, and the tokenizer, clip rule and frame resize are
@@ -186,6 +189,14 @@ class ExportedModel:
     return masks
 
 
+def _sha256_file(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
 def _glove_vectors(path: str, words: Sequence[str], dim: int) -> dict[str, np.ndarray]:
   """`{word: vector}` of the `words` found in a GloVe `.txt` (or a `.zip` holding one).
 
@@ -226,8 +237,9 @@ def _glove_vectors(path: str, words: Sequence[str], dim: int) -> dict[str, np.nd
 def load(path: str, glove: str | None = None) -> ExportedModel:
   """Loads an artifact written by `export_checkpoint` (any of its three paths' stem).
 
-  `glove`: a GloVe file for the words the vocabulary lacks (default: the one recorded
-  at export, if any)."""
+  `glove`: a GloVe file for the words the vocabulary lacks (default: the file recorded
+  at export, if it lies beside the artifact); it must be the recorded file (sha256).
+  """
   paths = artifact_paths(path[:-len(".json")] if path.endswith(".json") else path)
   for key, file in paths.items():
     if not os.path.isfile(file):
@@ -251,9 +263,16 @@ def load(path: str, glove: str | None = None) -> ExportedModel:
   exported = jax_export.deserialize(bytearray(blob))
   with np.load(paths["vocab"], allow_pickle=False) as z:
     words, vectors = [str(w) for w in z["words"]], z["vectors"]
-  recorded = meta.get("glove")
-  if glove is None and recorded and os.path.isfile(recorded):
-    glove = recorded
+  recorded = meta.get("glove")  # {"file": name, "sha256": hex} or None.
+  if glove is None and recorded:
+    beside = os.path.join(os.path.dirname(paths["json"]), recorded["file"])
+    glove = beside if os.path.isfile(beside) else None
+  if glove and recorded:
+    if not os.path.isfile(glove):
+      raise ExportError(f"GloVe file {glove!r} not found")
+    if _sha256_file(glove) != recorded["sha256"]:
+      raise ExportError(f"{glove}: not the GloVe file {recorded['file']} (sha256 "
+                        f"{recorded['sha256'][:12]}...) recorded in {paths['json']}")
   return ExportedModel(exported, meta, words, vectors, glove)
 
 
@@ -338,8 +357,8 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
       # The name only: the artifact travels, this machine's paths do not.
       "checkpoint": os.path.basename(os.path.normpath(checkpoint)),
       "step": loaded.description.step if loaded.description else None,
-      # A path of this machine, by the user's choice: `load` uses it where it exists.
-      "glove": os.path.abspath(glove) if glove else None,
+      "glove": ({"file": os.path.basename(glove), "sha256": _sha256_file(glove)}
+                if glove else None),
       "jax_version": jax.__version__,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
