@@ -22,3 +22,15 @@ _CACHE = pathlib.Path(os.environ.get(
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_xdist_auto_num_workers(config):
+  """`-n auto`: one worker per core, at most 4.
+
+  XLA compiles a program on about one core, and compiling dominates the suite, so a
+  2-core machine runs it in roughly half the time with two workers. Each worker is its own
+  process with 4 virtual CPU devices and its own copies of the models; more than 4 would
+  cost memory for little gain on the machines CI uses.
+  """
+  del config
+  return max(1, min(os.cpu_count() or 1, 4))
