@@ -126,16 +126,23 @@ def data_root(tmp_path_factory):
 
 
 # XLNet only in the suite (left padding, relative attention; ~3 min of compiles per
-# encoder on 2 busy cores): bert and roberta pass the same test, measured when written.
-@pytest.mark.parametrize("kind", ["xlnet"])
-def test_tiny_model_trains_with_each_encoder(kind, converted, data_root, tmp_path):
+# encoder on 2 busy cores): bert and roberta pass the same tests, measured when written.
+@pytest.fixture(scope="module", params=["xlnet"])
+def trained(request, converted, data_root, tmp_path_factory):
+  """`(kind, config, workdir)` of a tiny model trained 2 steps with a subword encoder."""
+  kind = request.param
   config = _config(kind, converted[kind], data_root)
   config.data.update(max_train_samples=4, max_eval_samples=4)
   config.train.update(batch_size=4, num_steps=2, log_every_steps=1,
                       checkpoint_every_steps=2, progress_bar=False)
   config.eval.update(batch_size=4, draw=0)
-  workdir = str(tmp_path / "w")
+  workdir = str(tmp_path_factory.mktemp(f"trained_{kind}") / "w")
   trainer.train_and_evaluate(config, workdir)
+  return kind, config, workdir
+
+
+def test_tiny_model_trains_with_each_encoder(trained, converted):
+  kind, config, workdir = trained
   assert os.path.isfile(os.path.join(workdir, "tokenizer.json"))
   loaded = checkpointing.load(workdir)
   got = loaded.variables["params"]["text_encoder"]
@@ -145,3 +152,69 @@ def test_tiny_model_trains_with_each_encoder(kind, converted, data_root, tmp_pat
                           jax.tree_util.tree_leaves(want)):
     np.testing.assert_array_equal(a, b, err_msg=str(path))
   assert isinstance(loaded.vectors, text.SubwordTokenizer)
+
+
+# Fewer than 20 subword tokens with the tiny tokenizers: padding shows.
+SHORT = hf_tiny.SENTENCES[-1]
+
+
+def _frames(t=10, h=48, w=40):
+  return np.random.default_rng(3).integers(0, 256, (t, h, w, 3), np.uint8)
+
+
+def test_predict_and_export_with_a_subword_model(trained, tmp_path):
+  from rvs_jax.inference import export, segmenter  # pylint: disable=g-import-not-at-top
+  _, _, workdir = trained
+  frames, sentence = _frames(), SHORT
+  seg = segmenter.Segmenter.load(workdir, batch_size=4)
+  want = seg.segment(frames, sentence)
+  out = str(tmp_path / "m.stablehlo")
+  paths = export.export_checkpoint(workdir, out)
+  assert sorted(paths) == ["json", "model", "tokenizer"]
+  assert not os.path.exists(export.artifact_paths(out)["vocab"])
+  m = export.load(out)
+  ids, mask, unknown = m.encode(sentence)
+  encoded = want.sentences[0]
+  # The artifact's tokenizer file encodes as the checkpoint's tokenizer does.
+  np.testing.assert_array_equal(ids, encoded.vectors)
+  np.testing.assert_array_equal(mask, encoded.mask)
+  assert m.tokenize(sentence) == encoded.tokens and unknown == []
+  assert not mask.all()
+  if trained[0] == "xlnet":
+    assert mask[-1] and not mask[0]  # XLNet pads on the left.
+  got = m.segment(frames, sentence, batch_size=4)
+  assert got.shape == want.masks[0].shape
+  # Two programs of the same function (XLA may fuse them differently): masks agree
+  # except where a probability sits at the threshold.
+  assert np.mean(got != want.masks[0]) < 1e-3
+  with pytest.raises(export.ExportError, match="only applies to GloVe"):
+    export.load(out, glove=out)
+
+
+def test_explain_pictures_show_the_subword_tokens_at_their_positions(
+    trained, tmp_path, monkeypatch):
+  from rvs_jax.inference import predict, segmenter  # pylint: disable=g-import-not-at-top
+  from rvs_jax.pictures import explain  # pylint: disable=g-import-not-at-top
+  _, _, workdir = trained
+  seg = segmenter.Segmenter.load(workdir, batch_size=4)
+  sentence = seg.encode([SHORT])[0]
+  result = next(iter(seg.stream(_frames(), [sentence], explain=[0])))
+  drawn = {}
+  real_picture = explain.words_picture
+
+  def words_picture(frame, tokens, cmam, title):
+    drawn.update(tokens=list(tokens), cmam=cmam)
+    return real_picture(frame, tokens, cmam, title)
+
+  monkeypatch.setattr(explain, "words_picture", words_picture)
+  written = predict._write_explanations(  # pylint: disable=protected-access
+      result, [sentence], [(255, 0, 0)], ["s0"], str(tmp_path))
+  assert "s0/explain/frame_00000_words.png" in written
+  # Subword tokens, special ones included, each drawn with the weight of its own
+  # position: XLNet's left padding puts the real tokens last.
+  assert drawn["tokens"] == sentence.tokens
+  real = np.flatnonzero(sentence.mask)
+  if trained[0] == "xlnet":
+    assert drawn["tokens"][-2:] == ["<sep>", "<cls>"] and real[0] > 0
+  for name, v in result.explained[0]["cmam"].items():
+    np.testing.assert_array_equal(drawn["cmam"][name]["weights"], v["weights"][real])

@@ -10,6 +10,7 @@ writes three files next to each other (STEM = --out without `.stablehlo`):
                    checkpoint's weights baked in as constants and a symbolic batch size:
                      video      float32 (b, T, S, S, 3)  RGB in [0, 1], frame t at T // 2
                      words      float32 (b, N, 300)      word vectors (0 for pads/unknown)
+                                int32   (b, N)           token ids (BERT/RoBERTa/XLNet)
                      word_mask  bool    (b, N)           True for real tokens
                      logits     float32 (b, S, S)        the final response map
                    (the input normalisation is inside the model);
@@ -17,7 +18,12 @@ writes three files next to each other (STEM = --out without `.stablehlo`):
                    apply them, the model config, the checkpoint's name and the sha256
                    of the other two files (checked by `load`: a corrupted or
                    half-replaced artifact is refused, never run);
-  STEM.vocab.npz   the vocabulary: `words` (V,) and `vectors` (V, 300).
+  STEM.vocab.npz   GloVe + GRU models: the vocabulary, `words` (V,) and `vectors`
+                   (V, 300);
+  STEM.tokenizer.json  BERT / RoBERTa / XLNet models, in place of the vocabulary: the
+                   checkpoint's subword tokenizer with its padding (side, pad token, N)
+                   and truncation set, as `tokenizers.Tokenizer.to_str` writes it
+                   (loading it needs the `tokenizers` package).
 
 `--glove FILE` records a GloVe `.txt` / `.zip` in STEM.json by its file name and
 sha256 (`glove`; no path of this machine): `load` uses the file of that name beside the
@@ -67,9 +73,11 @@ class ExportError(ValueError):
 
 
 def artifact_paths(out: str) -> dict[str, str]:
-  """`{"model", "json", "vocab"}` file paths for an `--out` path."""
+  """`{"model", "json", "vocab", "tokenizer"}` file paths for an `--out` path (an
+  artifact has "vocab" or "tokenizer", as its model reads vectors or token ids)."""
   stem = out[:-len(SUFFIX)] if out.endswith(SUFFIX) else out
-  return {"model": stem + SUFFIX, "json": stem + ".json", "vocab": stem + ".vocab.npz"}
+  return {"model": stem + SUFFIX, "json": stem + ".json", "vocab": stem + ".vocab.npz",
+          "tokenizer": stem + ".tokenizer.json"}
 
 
 # --------------------------------------------------------------------------------------
@@ -81,16 +89,19 @@ class ExportedModel:
   """A deserialized artifact with the preprocessing it needs.
 
   Attributes:
-    constants: `image_size`, `num_frames`, `clip_stride`, `max_words`, `word_dim`,
-      `threshold` (from STEM.json).
+    constants: `image_size`, `num_frames`, `clip_stride`, `max_words`, `word_dim`
+      (GloVe models), `threshold` (from STEM.json).
     meta: the whole STEM.json.
-    words: the vocabulary (V,); `vectors`: float32 (V, word_dim).
+    words: the vocabulary (V,); `vectors`: float32 (V, word_dim) (empty for a model
+      that reads token ids).
+    tokenizer: the `tokenizers.Tokenizer` of a model that reads token ids, else None.
     exported: the `jax.export.Exported`.
   """
 
   def __init__(self, exported, meta: dict, words: Sequence[str], vectors: np.ndarray,
-               glove: str | None = None):
+               glove: str | None = None, tokenizer=None):
     self.glove = glove
+    self.tokenizer = tokenizer
     self._absent: set[str] = set()
     self.exported = exported
     self.meta = meta
@@ -103,12 +114,15 @@ class ExportedModel:
   def logits(self, video: np.ndarray, words: np.ndarray, word_mask: np.ndarray
              ) -> np.ndarray:
     """The artifact itself: float32 `(b, S, S)` logits (see the module docstring)."""
-    return np.asarray(self._call(np.asarray(video, np.float32),
-                                 np.asarray(words, np.float32),
+    words = np.asarray(words, np.float32 if self.tokenizer is None else np.int32)
+    return np.asarray(self._call(np.asarray(video, np.float32), words,
                                  np.asarray(word_mask, bool)))
 
   def tokenize(self, sentence: str) -> list[str]:
-    """CSTM's tokens (`rvs_jax.text.split_words`, truncated to `max_words`)."""
+    """The sentence's real tokens: CSTM's words (`rvs_jax.text.split_words`, truncated
+    to `max_words`), or the subword tokenizer's (special tokens included)."""
+    if self.tokenizer is not None:
+      return self._encode_tokens(sentence)[2]
     tokens = [w.lower() for w in _SPLIT.split(sentence.strip()) if w and w != " "]
     if tokens and tokens[-1] == ".":
       tokens = tokens[:-1]
@@ -116,8 +130,27 @@ class ExportedModel:
       raise ExportError(f"sentence has no tokens: {sentence!r}")
     return tokens[:self.constants["max_words"]]
 
+  def _encode_tokens(self, sentence: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Subword `(ids int32 (N,), mask (N,), real tokens)`; padding and truncation to N
+    are set in the tokenizer file."""
+    if not sentence.strip():
+      raise ExportError(f"sentence has no tokens: {sentence!r}")
+    e = self.tokenizer.encode(sentence)
+    ids, mask = np.asarray(e.ids, np.int32), np.asarray(e.attention_mask, bool)
+    if ids.shape != (self.constants["max_words"],):
+      raise ExportError(f"the tokenizer gave {ids.shape[0]} tokens, not the artifact's "
+                        f"{self.constants['max_words']}")
+    return ids, mask, [t for t, m in zip(e.tokens, mask) if m]
+
   def encode(self, sentence: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`(vectors (N, E), mask (N,), unknown words)`; no known word is an error."""
+    """`(vectors (N, E), mask (N,), unknown words)`; no known word is an error.
+
+    A model that reads token ids gets `(ids int32 (N,), mask (N,), [])` (subwords cover
+    every word).
+    """
+    if self.tokenizer is not None:
+      ids, mask, _ = self._encode_tokens(sentence)
+      return ids, mask, []
     n, dim = self.constants["max_words"], self.constants["word_dim"]
     tokens = self.tokenize(sentence)
     new = sorted({t for t in tokens if t not in self._index and t not in self._absent})
@@ -241,27 +274,40 @@ def load(path: str, glove: str | None = None) -> ExportedModel:
   at export, if it lies beside the artifact); it must be the recorded file (sha256).
   """
   paths = artifact_paths(path[:-len(".json")] if path.endswith(".json") else path)
-  for key, file in paths.items():
-    if not os.path.isfile(file):
-      raise ExportError(f"exported model incomplete: {file} ({key}) not found")
+  if not os.path.isfile(paths["json"]):
+    raise ExportError(f"exported model incomplete: {paths['json']} (json) not found")
   with open(paths["json"], encoding="utf-8") as f:
     meta = json.load(f)
   if meta.get("format") != FORMAT:
     raise ExportError(f"{paths['json']}: format {meta.get('format')!r}, expected "
                       f"{FORMAT}")
-  with open(paths["model"], "rb") as f:
-    blob = f.read()
-  with open(paths["vocab"], "rb") as f:
-    vocab_digest = hashlib.sha256(f.read()).hexdigest()
   stored = meta.get("sha256") or {}
-  for key, digest in (("model", hashlib.sha256(blob).hexdigest()),
-                      ("vocab", vocab_digest)):
+  text_file = "tokenizer" if "tokenizer" in stored else "vocab"
+  data = {}
+  for key in ("model", text_file):
+    if not os.path.isfile(paths[key]):
+      raise ExportError(f"exported model incomplete: {paths[key]} ({key}) not found")
+    with open(paths[key], "rb") as f:
+      data[key] = f.read()
+    digest = hashlib.sha256(data[key]).hexdigest()
     if stored.get(key) != digest:
       raise ExportError(f"{paths[key]}: sha256 {digest[:12]}... is not the "
                         f"{str(stored.get(key))[:12]}... recorded in {paths['json']} "
                         "(corrupted or replaced after export)")
-  exported = jax_export.deserialize(bytearray(blob))
-  with np.load(paths["vocab"], allow_pickle=False) as z:
+  exported = jax_export.deserialize(bytearray(data["model"]))
+  if text_file == "tokenizer":
+    if glove:
+      raise ExportError(f"{paths['json']}: glove= only applies to GloVe + GRU models; "
+                        "this one reads subword token ids")
+    try:
+      import tokenizers  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise ExportError(f"{paths['tokenizer']}: reading it needs the tokenizers "
+                        "package (pip install tokenizers)") from None
+    tokenizer = tokenizers.Tokenizer.from_str(data["tokenizer"].decode("utf-8"))
+    return ExportedModel(exported, meta, [], np.zeros((0, 0), np.float32),
+                         tokenizer=tokenizer)
+  with np.load(io.BytesIO(data["vocab"]), allow_pickle=False) as z:
     words, vectors = [str(w) for w in z["words"]], z["vectors"]
   recorded = meta.get("glove")  # {"file": name, "sha256": hex} or None.
   if glove is None and recorded:
@@ -296,7 +342,8 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
     word_vectors_file: optional `.npz` vocabulary replacing the checkpoint's.
     platforms: `jax.export` platforms ("cpu", "cuda", "rocm", "tpu").
     overwrite: replace existing files.
-    glove: a GloVe file recorded for the words the vocabulary lacks (see `load`).
+    glove: a GloVe file recorded for the words the vocabulary lacks (see `load`;
+      GloVe + GRU models only).
 
   Returns:
     The written paths (`artifact_paths`).
@@ -313,34 +360,57 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
     raise ExportError(f"GloVe file {glove!r} not found")
   loaded = checkpointing.load(checkpoint, config, word_vectors_file)
   model, variables, c = loaded.model, loaded.variables, loaded.constants
-  if loaded.config.model.get("text_name", "glove_gru") != "glove_gru":
-    raise ExportError(f"{checkpoint}: exporting a model that reads subword token ids "
-                      "(BERT / RoBERTa / XLNet) is not implemented yet")
+  subwords = loaded.config.model.get("text_name", "glove_gru") != "glove_gru"
+  if subwords and glove:
+    raise ExportError(f"{checkpoint}: --glove only applies to GloVe + GRU models; "
+                      "this one reads subword token ids")
 
   def logits_fn(video, words, word_mask):
-    # A GloVe table the model carries is exported as its vocab.npz: the artifact reads
-    # the vectors (`embeddings=`), the same rows the table lookup would give.
-    maps = model.apply(variables, video, None, word_mask, embeddings=words,
-                       train=False, all_maps=False)
+    if subwords:  # BERT / RoBERTa / XLNet: token ids, embedded inside the model.
+      maps = model.apply(variables, video, words, word_mask, train=False,
+                         all_maps=False)
+    else:
+      # A GloVe table the model carries is exported as its vocab.npz: the artifact
+      # reads the vectors (`embeddings=`), the same rows the table lookup would give.
+      maps = model.apply(variables, video, None, word_mask, embeddings=words,
+                         train=False, all_maps=False)
     return maps["logits"][-1]                                  # (b, S, S)
 
   b, = jax_export.symbolic_shape("b")
-  dim = loaded.vectors.dim
+  spec = models.input_spec(c, batch_size=b,
+                           model=loaded.config.model if subwords else None)
   try:
-    exported = jax_export.export(jax.jit(logits_fn), platforms=tuple(platforms))(
-        *models.input_spec(c, batch_size=b))
+    exported = jax_export.export(jax.jit(logits_fn), platforms=tuple(platforms))(*spec)
   except (ValueError, NotImplementedError) as e:
     raise ExportError(f"cannot export for platforms {list(platforms)}: "
                       f"{str(e).splitlines()[0]}") from None
+  if subwords:
+    words_input = [["b", c.max_words], "int32",
+                   "token ids of tokenizer.json (special tokens and padding included)"]
+    text_file = ("tokenizer", loaded.vectors.to_json().encode("utf-8"))
+    tokenizer_rule = ("tokenizers.Tokenizer.from_file(STEM.tokenizer.json).encode(s): "
+                      "ids and attention_mask (padding and truncation to max_words are "
+                      "set in the file)")
+    dims = {}
+  else:
+    dim = loaded.vectors.dim
+    words_input = [["b", c.max_words, dim], "float32",
+                   "vectors from vocab.npz; zeros for pads and unknown words"]
+    vocab = io.BytesIO()
+    np.savez(vocab, words=np.asarray(loaded.vectors.words, dtype=str),
+             vectors=loaded.vectors.table[1:])
+    text_file = ("vocab", vocab.getvalue())
+    tokenizer_rule = ("CSTM: re.split(r'(\\W+)', s.strip()), keep lower-cased pieces "
+                      "other than '' and ' ', drop a final '.', keep max_words")
+    dims = {"word_dim": dim}
   meta = {
       "format": FORMAT,
-      "constants": dict(dataclasses.asdict(c), word_dim=dim, threshold=0.5),
+      "constants": dict(dataclasses.asdict(c), **dims, threshold=0.5),
       "inputs": {
           "video": [["b", c.num_frames, c.image_size, c.image_size, 3], "float32",
                     "RGB in [0, 1]; the clip of frame t is frames t + clip_stride * "
                     "(k - num_frames // 2), k = 0..num_frames-1, clamped to the video"],
-          "words": [["b", c.max_words, dim], "float32",
-                    "vectors from vocab.npz; zeros for pads and unknown words"],
+          "words": words_input,
           "word_mask": [["b", c.max_words], "bool", "True for real tokens"]},
       "output": [["b", c.image_size, c.image_size], "float32",
                  "logits of the final response map of frame t; sigmoid > threshold "
@@ -349,8 +419,7 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
           "resize": "each uint8 RGB frame: PIL Image.resize((S, S), Image.BILINEAR) "
                     "(torchvision Resize), then float32 / 255",
           "normalisation": "inside the model",
-          "tokenizer": "CSTM: re.split(r'(\\W+)', s.strip()), keep lower-cased pieces "
-                       "other than '' and ' ', drop a final '.', keep max_words",
+          "tokenizer": tokenizer_rule,
       },
       "platforms": list(platforms),
       "model_config": loaded.config.model.to_dict(),
@@ -364,18 +433,17 @@ def export_checkpoint(checkpoint: str, out: str, config=None,
           timespec="seconds"),
   }
   blob = exported.serialize()
-  vocab = io.BytesIO()
-  np.savez(vocab, words=np.asarray(loaded.vectors.words, dtype=str),
-           vectors=loaded.vectors.table[1:])
   meta["sha256"] = {"model": hashlib.sha256(blob).hexdigest(),
-                    "vocab": hashlib.sha256(vocab.getvalue()).hexdigest()}
+                    text_file[0]: hashlib.sha256(text_file[1]).hexdigest()}
   # Each file is renamed into place complete; the JSON, which records the checksums of
   # the other two, comes last, so an interrupted overwrite is detected at load.
-  for key, data in (("model", blob), ("vocab", vocab.getvalue()),
+  written = {}
+  for key, data in (("model", blob), text_file,
                     ("json", json.dumps(meta, indent=1, default=list).encode())):
     with files.atomic_write(paths[key]) as f:
       f.write(data)
-  return paths
+    written[key] = paths[key]
+  return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:

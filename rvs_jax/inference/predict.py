@@ -48,6 +48,7 @@ import sys
 import time
 from typing import Sequence
 
+import numpy as np
 from PIL import Image
 
 from rvs_jax import app, checkpointing, files, models
@@ -278,8 +279,10 @@ def _write_explanations(r: FrameResult, sentences: Sequence[Sentence], colours,
     folder = os.path.join(out, folders[k], "explain")
     os.makedirs(folder, exist_ok=True)
     title = f'"{sentences[k].text}"  frame {r.index}'
-    n = len(sentences[k].tokens)
-    cmam = {name: {"weights": v["weights"][:n], "maps": v["maps"][:n]}
+    # The real tokens' positions: XLNet pads on the left, so not always the first ones.
+    real = np.asarray(sentences[k].mask, bool)
+    cmam = {name: {"weights": np.asarray(v["weights"])[real],
+                   "maps": np.asarray(v["maps"])[real]}
             for name, v in result["cmam"].items()}
     pictures = {
         "words": explain.words_picture(r.frame, sentences[k].tokens, cmam, title),
