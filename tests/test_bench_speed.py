@@ -38,22 +38,31 @@ def test_xla_flops_counts_conv_flops():
 
 def test_table_and_targets():
   row = dict(model="tiny", config="cstm:tiny", batch=2, dtype="float32", torch="run",
-             fwd_batch_s=0.5, compile_s=3.0, fwd_flops=40e9, torch_fwd_batch_s=1.0,
-             train_s=1.0, train_flops=120e9, torch_train_s=2.0, xla_temp_mb=6.0,
-             peak_rss_mb=900.0)
+             fwd_batch_s=0.5, compile_s=3.0, fwd_flops=40e9,
+             torch_fwd_batch_s_cf=1.0, torch_fwd_batch_s_cl=1.5,
+             train_s=1.0, train_flops=120e9, torch_train_s_cf=2.5, torch_train_s_cl=2.0,
+             xla_temp_mb=6.0, peak_rss_mb=900.0)
   lstc = dict(row, model="lstc", config="lstc", torch="n/a")
-  for key in ("torch_fwd_batch_s", "torch_train_s"):
+  for key in [k for k in lstc if k.startswith("torch_")]:
     del lstc[key]
   speed.derive(row, peak=100.0)
   assert row["fwd_s_clip"] == 0.25 and row["gflop_clip"] == 20.0
+  # The baseline is the faster PyTorch layout of each phase: CF forward, CL train.
   assert row["pct_peak"] == pytest.approx(80.0) and row["jax_torch_fwd"] == 0.5
+  assert row["torch_train_s"] == 2.0 and row["jax_torch_train"] == 0.5
   table = speed.format_table([row, speed.derive(lstc, 100.0)]).splitlines()
   assert len(table) == 4 and table[0].count("|") == len(speed.COLUMNS) + 1
-  assert "| 0.2500 | 4.00 | 3.0 | 20.0 | 80.0 | 80 | 0.5000 | 0.50 |" in table[2]
-  assert table[3].count("n/a") == 4  # The four PyTorch columns.
+  assert ("| 0.2500 | 4.00 | 3.0 | 20.0 | 80.0 | 80 | 1.000* / 1.500 | 0.5000 | 0.50 |"
+          in table[2])
+  assert "| 2.50 / 2.00* | 2.000 | 0.50 |" in table[2]
+  assert table[3].count("n/a") == 6  # The six PyTorch columns.
   assert table[3].count(" - ") == 1  # train compile s was not measured.
   assert speed.check_targets([speed.derive(dict(row, batch=1), 100.0)]) == [
       "tiny B=1 train step 2.00x PyTorch's speed (target >= 1.5x): PASS"]
+  cstm = speed.derive(dict(row, model="cstm", config="cstm", batch=8, train_s=1.2), 100.0)
+  assert speed.check_targets([cstm]) == [
+      "cstm B=8 fwd JAX / best torch 0.50 (target <= 0.5): PASS",
+      "cstm B=8 train JAX / best torch 0.60 (target <= 0.5): FAIL"]
 
 
 def test_tiny_torch_counterpart_has_the_same_parameters():
