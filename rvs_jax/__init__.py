@@ -11,6 +11,11 @@ Referring Video Segmentation" (TPAMI 2023) and its predecessor CSTM (CVPR 2021).
 
 __version__ = "0.1.0"
 
+# The library runs the XLA flags the command-line programs run (before JAX starts).
+from rvs_jax import platform as _platform  # pylint: disable=g-import-not-at-top
+
+_platform.set_xla_flags()
+
 
 def __getattr__(name):
   # `rvs_jax.models` on first use, so light modules (e.g. the standalone loader in

@@ -7,12 +7,10 @@ in conftest.py (imported by pytest before any test module).
 import os
 import pathlib
 
-# YNNPACK makes conv training ~3x slower on the project's CPUs (measured: README, "Speed on this machine").
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-if "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (
-      os.environ.get("XLA_FLAGS", "") + " --xla_cpu_experimental_ynn_fusion_type=")
-
+# Importing rvs_jax sets its XLA flags (`rvs_jax.platform`): the tests run the program
+# users run.
+import rvs_jax  # pylint: disable=g-import-not-at-top,unused-import
 import jax  # pylint: disable=g-import-not-at-top
 
 jax.config.update("jax_num_cpu_devices", 4)

@@ -152,3 +152,37 @@ def test_configure_shows_our_info_lines_and_drops_library_noise(monkeypatch, cap
   err = capsys.readouterr().err
   assert "devices: 1 x cpu" in err and "waiting for a save" in err
   assert "manager options" not in err
+
+
+_SHOW_FLAGS = ("import os, warnings\n"
+               "warnings.simplefilter('error')\n"
+               "{before}import rvs_jax\n"
+               "print(os.environ.get('XLA_FLAGS', ''))\n")
+
+
+def _python(code, xla_flags=None):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  if xla_flags is not None:
+    env["XLA_FLAGS"] = xla_flags
+  return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
+                        capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_importing_rvs_jax_sets_the_xla_flags_the_clis_run():
+  from rvs_jax import platform  # pylint: disable=g-import-not-at-top
+  done = _python(_SHOW_FLAGS.format(before=""))
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.split() == list(platform.XLA_FLAGS)
+  # A flag the user set is kept as set; other flags of theirs stay.
+  mine = "--xla_cpu_experimental_ynn_fusion_type=individual_dot --xla_dump_to=/tmp/x"
+  done = _python(_SHOW_FLAGS.format(before=""), mine)
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.strip() == mine
+
+
+def test_importing_rvs_jax_after_jax_started_warns_that_its_flags_are_off():
+  done = _python(_SHOW_FLAGS.format(before="import jax; jax.devices()\n"))
+  # warnings are errors in the child: the import raised RuntimeWarning.
+  assert done.returncode != 0
+  assert "RuntimeWarning: rvs_jax was imported after JAX initialised" in done.stderr
+  assert "import rvs_jax first" in done.stderr
