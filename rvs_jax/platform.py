@@ -53,8 +53,7 @@ def set_xla_flags() -> bool:
         "on CPU): import rvs_jax first, or set XLA_FLAGS before starting Python",
         RuntimeWarning, stacklevel=3)
     return False
-  os.environ["XLA_FLAGS"] = " ".join([current.strip()] * bool(current.strip())
-                                     + missing)
+  os.environ["XLA_FLAGS"] = " ".join(current.split() + missing)
   return True
 
 
