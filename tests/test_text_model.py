@@ -7,6 +7,7 @@ BERT / RoBERTa / XLNet come from tiny random `transformers` checkpoints converte
 import functools
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,10 +148,9 @@ def test_tiny_model_trains_with_each_encoder(trained, converted):
   loaded = checkpointing.load(workdir)
   got = loaded.variables["params"]["text_encoder"]
   want = hf.load_text_encoder(converted[kind], config.model)["params"]["text_encoder"]
-  # Frozen (text_finetune False): the pretrained encoder is exactly what was loaded.
-  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(got),
-                          jax.tree_util.tree_leaves(want)):
-    np.testing.assert_array_equal(a, b, err_msg=str(path))
+  # Frozen (text_finetune False): the pretrained encoder is exactly what was loaded
+  # (same tree, same values).
+  chex.assert_trees_all_equal(got, want)
   assert isinstance(loaded.vectors, text.SubwordTokenizer)
 
 
